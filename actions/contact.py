@@ -1,0 +1,272 @@
+"""The contact form of the listing, in the chat, and the notification opt-in.
+
+Each field is checked as it arrives, read back for confirmation, and only sent to the study team
+with the patient's consent. The lead and its email copy are written in one transaction before the
+bot confirms anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import in_thread, language, protocol_for, say, say_key, yes_no_options
+from actions.form_validation import PrescreenFormValidationAction
+from bot import contact, leads, mailer
+from bot.answers import parse_button_payload, parse_yes_no
+from bot.messages import msg
+from bot.questions import Option
+
+log = logging.getLogger(__name__)
+
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "other_language")
+CONTACT_SLOTS = (*CONTACT_FIELDS, "details_confirmed", "contact_consent")
+OPTIN_SLOTS = ("optin_email", "optin_consent")
+
+
+def yes_no_reply(text: Any) -> str | None:
+    """'yes' or 'no' from a button, a numbered reply (1 = yes, 2 = no) or free text."""
+    raw = str(text or "")
+    value = parse_button_payload(raw) or raw
+    value = {"1": "yes", "2": "no"}.get(value.strip(), value)
+    answer = parse_yes_no(value)
+    return answer if answer in ("yes", "no") else None
+
+
+class ValidateContactForm(PrescreenFormValidationAction):
+    def name(self) -> str:
+        return "validate_contact_form"
+
+    def _field(
+        self, slot: str, clean: Any, error_key: str, value: Any,
+        dispatcher: CollectingDispatcher, tracker: Tracker,
+    ) -> dict[str, Any]:
+        cleaned = clean(str(value or ""))
+        if cleaned is None:
+            return self.reject(slot, dispatcher, tracker, msg(error_key, language(tracker)))
+        return self.accepted(slot, cleaned)
+
+    async def validate_first_name(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return self._field("first_name", contact.clean_name, "invalid_name", value, dispatcher,
+                           tracker)
+
+    async def validate_last_name(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return self._field("last_name", contact.clean_name, "invalid_name", value, dispatcher,
+                           tracker)
+
+    async def validate_email(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return self._field("email", contact.clean_email, "invalid_email", value, dispatcher,
+                           tracker)
+
+    async def validate_phone(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return self._field("phone", contact.clean_phone, "invalid_phone", value, dispatcher,
+                           tracker)
+
+    async def validate_other_language(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        raw = parse_button_payload(str(value)) or str(value)
+        return self._field("other_language", contact.clean_other_language, "ask_other_language",
+                           raw, dispatcher, tracker)
+
+    async def validate_details_confirmed(
+        self, value, dispatcher, tracker, domain
+    ) -> dict[str, Any]:
+        answer = yes_no_reply(value)
+        if answer == "yes":
+            return self.accepted("details_confirmed", "yes")
+        if answer == "no":
+            say_key(dispatcher, tracker, "details_restart")
+            return {slot: None for slot in (*CONTACT_FIELDS, "details_confirmed")}
+        return self.reject("details_confirmed", dispatcher, tracker,
+                           msg("invalid_yes_no", language(tracker)))
+
+    async def validate_contact_consent(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        answer = yes_no_reply(value)
+        if answer is None:
+            return self.reject("contact_consent", dispatcher, tracker,
+                               msg("invalid_yes_no", language(tracker)))
+        return self.accepted("contact_consent", answer)
+
+
+def _ask(slot: str, key: str, options: tuple[tuple[str, str], ...] = ()) -> type[Action]:
+    """An ``action_ask_<slot>`` that says the catalogue's ``key``, with options if any."""
+
+    class AskAction(Action):
+        def name(self) -> str:
+            return f"action_ask_{slot}"
+
+        async def run(
+            self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        ) -> list[EventType]:
+            lang = language(tracker)
+            say(dispatcher, tracker, msg(key, lang),
+                [Option(value, msg(label, lang)) for value, label in options])
+            return []
+
+    AskAction.__name__ = AskAction.__qualname__ = f"ActionAsk_{slot}"
+    return AskAction
+
+
+ActionAskFirstName = _ask("first_name", "ask_first_name")
+ActionAskLastName = _ask("last_name", "ask_last_name")
+ActionAskEmail = _ask("email", "ask_email")
+ActionAskPhone = _ask("phone", "ask_phone")
+ActionAskOtherLanguage = _ask(
+    "other_language", "ask_other_language", (("no", "option_no_other_language"),)
+)
+ActionAskOptinEmail = _ask("optin_email", "ask_optin_email")
+ActionAskOptinConsent = _ask(
+    "optin_consent", "ask_optin_consent", (("yes", "option_agree"), ("no", "option_disagree"))
+)
+
+
+class ActionAskDetailsConfirmed(Action):
+    """Reads the details back before anything is sent."""
+
+    def name(self) -> str:
+        return "action_ask_details_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        lang = language(tracker)
+        phone = tracker.get_slot("phone") or ""
+        text = msg(
+            "ask_details_confirmed",
+            lang,
+            first_name=tracker.get_slot("first_name"),
+            last_name=tracker.get_slot("last_name"),
+            email=tracker.get_slot("email"),
+            phone=contact.display_phone(phone) if phone else "",
+            language=tracker.get_slot("other_language") or msg("language_default", lang),
+        )
+        say(dispatcher, tracker, text,
+            yes_no_options(tracker, "option_details_right", "option_details_change"))
+        return []
+
+
+class ActionAskContactConsent(Action):
+    def name(self) -> str:
+        return "action_ask_contact_consent"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        protocol = await protocol_for(tracker)
+        lang = language(tracker)
+        say(dispatcher, tracker, msg("ask_contact_consent", lang, site_name=protocol.site_name()),
+            yes_no_options(tracker, "option_agree", "option_disagree"))
+        return []
+
+
+class ActionSubmitLead(Action):
+    """Puts a consenting patient in the queue, emails the copy, and confirms in the listing's words."""
+
+    def name(self) -> str:
+        return "action_submit_lead"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        lang = language(tracker)
+        clear = [SlotSet(slot, None) for slot in CONTACT_SLOTS]
+        if tracker.get_slot("contact_consent") != "yes":
+            say_key(dispatcher, tracker, "contact_consent_refused")
+            return clear
+        protocol = await protocol_for(tracker)
+        details = leads.ContactDetails(
+            first_name=tracker.get_slot("first_name"),
+            last_name=tracker.get_slot("last_name"),
+            email=tracker.get_slot("email"),
+            phone=tracker.get_slot("phone"),
+            other_language=tracker.get_slot("other_language") or None,
+        )
+        wording = msg(
+            "contact_consent_wording",
+            lang,
+            trial_code=protocol.code,
+            trial_id=protocol.id,
+            site_name=protocol.site_name(),
+        )
+        try:
+            await in_thread(leads.create_lead, tracker.sender_id, details, wording, lang)
+        except leads.NotEligibleForLead:
+            say_key(dispatcher, tracker, "fallback")
+            return clear
+        # The lead is committed; delivery may fail and is retried from the outbox.
+        sent, failed = await in_thread(mailer.send_pending)
+        if failed:
+            log.warning("confirmation email left in the outbox for a retry")
+        say_key(dispatcher, tracker, "lead_confirmation", site_name=protocol.site_name())
+        say_key(dispatcher, tracker, "lead_next_steps")
+        return []
+
+
+class ActionContactDeclined(Action):
+    def name(self) -> str:
+        return "action_contact_declined"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        say_key(dispatcher, tracker, "contact_declined")
+        clear = [SlotSet(slot, None) for slot in CONTACT_SLOTS]
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *clear]
+
+
+class ValidateOptinForm(PrescreenFormValidationAction):
+    def name(self) -> str:
+        return "validate_optin_form"
+
+    async def validate_optin_email(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        cleaned = contact.clean_email(str(value or ""))
+        if cleaned is None:
+            return self.reject("optin_email", dispatcher, tracker,
+                               msg("invalid_email", language(tracker)))
+        return self.accepted("optin_email", cleaned)
+
+    async def validate_optin_consent(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        answer = yes_no_reply(value)
+        if answer is None:
+            return self.reject("optin_consent", dispatcher, tracker,
+                               msg("invalid_yes_no", language(tracker)))
+        return self.accepted("optin_consent", answer)
+
+
+class ActionSaveOptin(Action):
+    def name(self) -> str:
+        return "action_save_optin"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        clear = [SlotSet(slot, None) for slot in OPTIN_SLOTS]
+        if tracker.get_slot("optin_consent") != "yes":
+            say_key(dispatcher, tracker, "optin_declined")
+            return clear
+        protocol = await protocol_for(tracker)
+        await in_thread(
+            leads.save_optin,
+            tracker.sender_id,
+            protocol.id,
+            tracker.get_slot("optin_email"),
+            msg("optin_consent_wording", language(tracker)),
+        )
+        say_key(dispatcher, tracker, "optin_saved")
+        return clear
+
+
+class ActionOptinDeclined(Action):
+    def name(self) -> str:
+        return "action_optin_declined"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        say_key(dispatcher, tracker, "optin_declined")
+        return [ActiveLoop(None), SlotSet("requested_slot", None),
+                *[SlotSet(slot, None) for slot in OPTIN_SLOTS]]

@@ -1,0 +1,55 @@
+"""The base class of this bot's form validation actions.
+
+Like RasaHQ/financial-demo's ``CustomFormValidationAction``, it counts a patient's failed attempts
+at the current question, so that the first unclear reply gets help and the next one is offered a
+way out ("Not sure") instead of the same question again and again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+
+from actions.common import language, say
+from bot.messages import msg
+from bot.questions import Option
+
+ATTEMPTS_SLOT = "attempts"
+
+
+class PrescreenFormValidationAction(FormValidationAction):
+    """Adds the retry-with-help policy to ``FormValidationAction``."""
+
+    def name(self) -> str:  # pragma: no cover - subclasses name themselves
+        raise NotImplementedError
+
+    @staticmethod
+    def attempts(tracker: Tracker) -> int:
+        return int(tracker.get_slot(ATTEMPTS_SLOT) or 0)
+
+    def reject(
+        self,
+        slot: str,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        help_text: str,
+        not_sure_option: Option | None = None,
+    ) -> dict[str, Any]:
+        """Explain what went wrong; from the second failure on, offer "Not sure" where it exists.
+
+        The form asks the question again right after this message (rasa-sdk#240), so the
+        message is worded to lead into it.
+        """
+        failures = self.attempts(tracker) + 1
+        if failures >= 2 and not_sure_option is not None:
+            say(dispatcher, tracker, msg("offer_not_sure", language(tracker)), [not_sure_option])
+        else:
+            say(dispatcher, tracker, help_text)
+        return {slot: None, ATTEMPTS_SLOT: failures}
+
+    @staticmethod
+    def accepted(slot: str, value: Any) -> dict[str, Any]:
+        return {slot: value, ATTEMPTS_SLOT: 0}

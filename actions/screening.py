@@ -1,0 +1,321 @@
+"""The screening conversation: introduction and consent, the generic question loop, the outcome,
+and the patient's controls (why, correct, stop, start over)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    INTENT_PAYLOADS,
+    channel,
+    in_thread,
+    language,
+    protocol_for,
+    say,
+    say_key,
+    yes_no_options,
+)
+from actions.form_validation import PrescreenFormValidationAction
+from bot import screenings
+from bot.corrections import find_correction
+from bot.engine import Status
+from bot.messages import msg
+from bot.protocol import Protocol
+from bot.questions import UNSURE, Option, interpret, render
+
+OUTCOME_SLOT = "screening_outcome"
+
+
+def outcome_value(status: Status) -> str | None:
+    """The slot value the conversation's rules branch on."""
+    if status is Status.NOT_ELIGIBLE:
+        return "not_eligible"
+    if status in (Status.MAY_QUALIFY, Status.MAY_QUALIFY_CONFIRM):
+        return "may_qualify"
+    return None
+
+
+class ActionIntroduceStudy(Action):
+    """Says what the study is, that this is a pre-screen, what is stored; asks for consent."""
+
+    def name(self) -> str:
+        return "action_introduce_study"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        lang = language(tracker)
+        protocol = await protocol_for(tracker)
+        values = _trial_values(protocol, lang)
+        if not protocol.is_recruiting:
+            say_key(dispatcher, tracker, "not_recruiting", **values)
+            return []
+        snap = await in_thread(
+            screenings.start, tracker.sender_id, protocol.id, channel(tracker), lang
+        )
+        if snap.answered and not snap.evaluation.finished:
+            say_key(dispatcher, tracker, "intro_returning", count=snap.answered, **values)
+            question = msg("consent_ask_continue", lang)
+        else:
+            say_key(dispatcher, tracker, "intro", **values)
+            question = msg("consent_ask", lang)
+        say(
+            dispatcher,
+            tracker,
+            question,
+            yes_no_options(tracker, "consent_yes", "consent_no"),
+            payloads=INTENT_PAYLOADS,
+        )
+        return [SlotSet("trial_id", protocol.id), SlotSet(OUTCOME_SLOT, None)]
+
+
+class ActionStartScreening(Action):
+    """Records consent to health questions, with its time and wording."""
+
+    def name(self) -> str:
+        return "action_start_screening"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        protocol = await protocol_for(tracker)
+        wording = msg("consent_wording", language(tracker), **_trial_values(protocol))
+        snap = await in_thread(screenings.consent, tracker.sender_id, wording)
+        return [
+            SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)),
+            SlotSet("attempts", 0),
+        ]
+
+
+class ActionConsentDeclined(Action):
+    def name(self) -> str:
+        return "action_consent_declined"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        await in_thread(screenings.decline, tracker.sender_id)
+        say_key(dispatcher, tracker, "consent_declined")
+        return []
+
+
+class ValidateScreeningForm(PrescreenFormValidationAction):
+    """The generic question loop: every reply goes to the engine's current question.
+
+    ``required_slots`` asks for the one ``answer`` slot while the screening is open; once the
+    engine has decided (no question left, or a knockout) it asks for nothing and the form ends.
+    """
+
+    def name(self) -> str:
+        return "validate_screening_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        return [] if tracker.get_slot(OUTCOME_SLOT) else ["answer"]
+
+    async def validate_answer(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        lang = language(tracker)
+        snap = await in_thread(screenings.snapshot, tracker.sender_id)
+        if snap is None:  # no consent recorded: the form cannot have been started properly
+            return {"answer": None, OUTCOME_SLOT: None}
+        question = snap.evaluation.next_question
+        if question is None:
+            return {"answer": None, OUTCOME_SLOT: outcome_value(snap.evaluation.status)}
+        understood = interpret(question, str(value), lang)
+        if understood is None:
+            not_sure = Option(UNSURE, msg("option_not_sure", lang))
+            help_text = msg("reask", lang, help=question.help.get(lang))
+            return self.reject("answer", dispatcher, tracker, help_text, not_sure)
+        snap = await in_thread(
+            screenings.record_answer, tracker.sender_id, question.id, str(value), understood
+        )
+        if "crisis" in question.flags and understood.answer.value == "yes":
+            await show_crisis_help(dispatcher, tracker)
+        result = self.accepted("answer", None)
+        result[OUTCOME_SLOT] = outcome_value(snap.evaluation.status)
+        return result
+
+
+class ActionAskAnswer(Action):
+    """Asks the engine's next question, with its options."""
+
+    def name(self) -> str:
+        return "action_ask_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        snap = await in_thread(screenings.snapshot, tracker.sender_id)
+        if snap is None or snap.evaluation.next_question is None:
+            return []
+        rendered = render(snap.evaluation.next_question, language(tracker))
+        say(dispatcher, tracker, rendered.text, rendered.options)
+        return []
+
+
+class ActionScreeningOutcome(Action):
+    """Tells the patient the outcome in plain words and offers the next step."""
+
+    def name(self) -> str:
+        return "action_screening_outcome"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        lang = language(tracker)
+        snap = await in_thread(screenings.snapshot, tracker.sender_id)
+        if snap is None or not snap.evaluation.finished:
+            return [SlotSet(OUTCOME_SLOT, None)]
+        protocol = await protocol_for(tracker)
+        evaluation = snap.evaluation
+        if evaluation.status is Status.NOT_ELIGIBLE:
+            reason = " ".join(c.reason.get(lang) for c in evaluation.reasons)
+            say_key(dispatcher, tracker, "knockout", reason=reason)
+            say(
+                dispatcher,
+                tracker,
+                msg("other_trials_ask", lang),
+                yes_no_options(tracker),
+                payloads=INTENT_PAYLOADS,
+            )
+            return [SlotSet(OUTCOME_SLOT, "not_eligible")]
+        if evaluation.status is Status.MAY_QUALIFY_CONFIRM:
+            items = "\n".join(
+                msg("confirm_item", lang, plain=c.plain.get(lang)) for c in evaluation.to_confirm
+            )
+            say(dispatcher, tracker, f"{msg('may_qualify_confirm', lang)}\n{items}")
+        else:
+            say_key(dispatcher, tracker, "may_qualify")
+        if snap.is_minor:
+            say_key(dispatcher, tracker, "minor_note")
+        say(
+            dispatcher,
+            tracker,
+            msg("contact_ask", lang, site_name=protocol.site_name()),
+            yes_no_options(tracker),
+            payloads=INTENT_PAYLOADS,
+        )
+        return [SlotSet(OUTCOME_SLOT, "may_qualify")]
+
+
+class ActionExplainQuestion(Action):
+    """"Why do you ask?": the current question's reason, from the protocol."""
+
+    def name(self) -> str:
+        return "action_explain_question"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        lang = language(tracker)
+        snap = await in_thread(screenings.snapshot, tracker.sender_id)
+        question = snap.evaluation.next_question if snap else None
+        if tracker.active_loop_name == "screening_form" and question is not None:
+            say_key(dispatcher, tracker, "why", why=question.why.get(lang))
+        else:
+            say_key(dispatcher, tracker, "why_general")
+        return []
+
+
+class ActionCorrectAnswer(Action):
+    """"Actually I'm 46": changes an earlier answer, or re-opens the question it names."""
+
+    def name(self) -> str:
+        return "action_correct_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        lang = language(tracker)
+        text = tracker.latest_message.get("text") or ""
+        protocol = await protocol_for(tracker)
+        answered = await in_thread(screenings.answered_questions, tracker.sender_id)
+        if not answered:
+            say_key(dispatcher, tracker, "correction_none")
+            return []
+        correction = find_correction(protocol, answered, text, lang)
+        if correction is None:
+            say_key(dispatcher, tracker, "correction_unclear")
+            return []
+        if correction.interpretation is None:
+            snap = await in_thread(screenings.reopen, tracker.sender_id, correction.question.id)
+            say_key(dispatcher, tracker, "correction_reopen")
+        else:
+            snap = await in_thread(
+                screenings.record_answer,
+                tracker.sender_id,
+                correction.question.id,
+                text,
+                correction.interpretation,
+            )
+            say_key(
+                dispatcher, tracker, "correction_done", understood=correction.interpretation.understood
+            )
+        return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
+
+
+class ActionStopScreening(Action):
+    """The patient stops: say what is kept, keep the partial screening."""
+
+    def name(self) -> str:
+        return "action_stop_screening"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        await in_thread(screenings.stop, tracker.sender_id)
+        say_key(dispatcher, tracker, "stop")
+        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("answer", None)]
+
+
+class ActionRestartScreening(Action):
+    """Start over: the current screening is closed and the next one starts from scratch."""
+
+    def name(self) -> str:
+        return "action_restart_screening"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        await in_thread(screenings.restart, tracker.sender_id)
+        say_key(dispatcher, tracker, "restart")
+        keep = [SlotSet("trial_id", tracker.get_slot("trial_id"))]
+        return [ActiveLoop(None), AllSlotsReset(), *keep]
+
+
+async def show_crisis_help(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Where to get help now, as the site words it. Shown before anything else."""
+    lang = language(tracker)
+    protocol = await protocol_for(tracker)
+    say(
+        dispatcher,
+        tracker,
+        f"{msg('crisis_intro', lang)} {protocol.site.crisis_help.get(lang)}",
+    )
+    await in_thread(screenings.mark_crisis_help_shown, tracker.sender_id)
+
+
+def _trial_values(protocol: Protocol, lang: str = "en") -> dict[str, str]:
+    return {
+        "short_title": protocol.short_title.get(lang),
+        "site_name": protocol.site_name(),
+        "summary": protocol.summary.get(lang),
+        "trial_code": protocol.code,
+        "trial_id": protocol.id,
+    }

@@ -1,0 +1,88 @@
+"""Database connection: one engine per process, picked by ``DATABASE_URL``.
+
+SQLite is the embedded default (a file under ``var/``); PostgreSQL is the scale-out choice. Code
+opens a short session per unit of work with :func:`session_scope`, which commits or rolls back.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import PROJECT_ROOT, load_settings
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_makers: dict[str, sessionmaker] = {}
+
+
+def database_url() -> str:
+    load_settings()
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{PROJECT_ROOT / 'var' / 'prescreen.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    # WAL lets the staff console read while the action server writes; FKs are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process's engine for ``url`` (default: ``DATABASE_URL``), created on first use."""
+    url = url or database_url()
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, future=True, connect_args={"check_same_thread": False})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, future=True, pool_pre_ping=True)
+            _engines[url] = engine
+            _makers[url] = sessionmaker(engine, future=True, expire_on_commit=False)
+        return engine
+
+
+def init_db(url: str | None = None) -> Engine:
+    """Create the tables that do not exist yet."""
+    from bot.models import Base
+
+    engine = get_engine(url)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back if it raises."""
+    url = url or database_url()
+    get_engine(url)
+    session: Session = _makers[url]()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, and before a fork)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _makers.clear()

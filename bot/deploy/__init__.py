@@ -1,0 +1,1 @@
+"""Deployment glue: the environment Rasa needs and the processes ``make run`` starts."""

@@ -1,0 +1,205 @@
+"""The contact queue: leads, their history, notification opt-ins, and the queue as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.db import session_scope
+from bot.messages import msg
+from bot.models import (
+    Lead,
+    LeadEvent,
+    LeadStatus,
+    OptIn,
+    OutboxMessage,
+    Screening,
+    ScreeningStatus,
+    utcnow,
+)
+from bot.protocol import get_protocol
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    other_language: str | None
+
+
+class NotEligibleForLead(Exception):
+    """Only a screening that ended as 'may qualify' can become a lead."""
+
+
+def create_lead(
+    conversation_id: str, details: ContactDetails, consent_text: str, language: str = "en"
+) -> str:
+    """Put the patient in the queue and the email copy in the outbox, in one transaction.
+
+    Idempotent per screening: submitting twice updates the same lead.
+    """
+    with session_scope() as session:
+        screening = session.execute(
+            select(Screening)
+            .where(
+                Screening.conversation_id == conversation_id,
+                Screening.status.in_(
+                    (ScreeningStatus.MAY_QUALIFY, ScreeningStatus.MAY_QUALIFY_CONFIRM)
+                ),
+            )
+            .order_by(Screening.started_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if screening is None:
+            raise NotEligibleForLead(conversation_id)
+        to_confirm = sorted(
+            v.criterion_id for v in screening.verdicts if v.verdict == "needs_confirmation"
+            and v.patient_specific
+        )
+        lead = screening.lead or Lead(screening_id=screening.id, trial_id=screening.trial_id)
+        lead.first_name = details.first_name
+        lead.last_name = details.last_name
+        lead.email = details.email
+        lead.phone = details.phone
+        lead.other_language = details.other_language or None
+        lead.is_minor = screening.is_minor
+        lead.consent_text = consent_text
+        lead.consented_at = utcnow()
+        lead.outcome = screening.status
+        lead.to_confirm = to_confirm
+        session.add(lead)
+        session.flush()
+        session.add(_confirmation_email(screening, details, language))
+        return lead.id
+
+
+def _confirmation_email(
+    screening: Screening, details: ContactDetails, language: str
+) -> OutboxMessage:
+    protocol = get_protocol(screening.trial_id)
+    values = {
+        "first_name": details.first_name,
+        "last_name": details.last_name,
+        "email": details.email,
+        "phone": details.phone,
+        "language": details.other_language or msg("language_default", language),
+        "site_name": protocol.site_name(),
+        "title": protocol.title,
+        "trial_id": protocol.id,
+        "trial_code": protocol.code,
+    }
+    return OutboxMessage(
+        to_addr=details.email,
+        subject=msg("email_subject", language, **values),
+        body=msg("email_body", language, **values),
+    )
+
+
+def save_optin(
+    conversation_id: str, trial_id: str, email: str, consent_text: str
+) -> int:
+    with session_scope() as session:
+        screening = session.execute(
+            select(Screening)
+            .where(Screening.conversation_id == conversation_id)
+            .order_by(Screening.started_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        optin = OptIn(
+            screening_id=screening.id if screening else None,
+            trial_id=trial_id,
+            email=email,
+            consent_text=consent_text,
+            consented_at=utcnow(),
+        )
+        session.add(optin)
+        session.flush()
+        return optin.id
+
+
+def set_status(lead_id: str, status: str, actor: str) -> None:
+    if status not in LeadStatus.ALL:
+        raise ValueError(f"unknown lead status {status!r}")
+    with session_scope() as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None:
+            raise LookupError(lead_id)
+        if lead.status != status:
+            session.add(
+                LeadEvent(lead_id=lead.id, actor=actor, kind="status", old_value=lead.status,
+                          new_value=status)
+            )
+            lead.status = status
+
+
+def add_note(lead_id: str, note: str, actor: str) -> None:
+    note = note.strip()
+    if not note:
+        raise ValueError("empty note")
+    with session_scope() as session:
+        if session.get(Lead, lead_id) is None:
+            raise LookupError(lead_id)
+        session.add(LeadEvent(lead_id=lead_id, actor=actor, kind="note", note=note))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def lead_as_dict(lead: Lead) -> dict[str, Any]:
+    protocol = get_protocol(lead.trial_id)
+    criteria = {c.id: c for c in protocol.criteria}
+    return {
+        "id": lead.id,
+        "trial": lead.trial_id,
+        "trial_code": protocol.code,
+        "created_at": _iso(lead.created_at),
+        "status": lead.status,
+        "outcome": lead.outcome,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "email": lead.email,
+        "phone": lead.phone,
+        "other_language": lead.other_language,
+        "is_minor": lead.is_minor,
+        "channel": lead.screening.channel,
+        "conversation_id": lead.screening.conversation_id,
+        "consented_at": _iso(lead.consented_at),
+        "consent_text": lead.consent_text,
+        "to_confirm": [
+            {"criterion": cid, "label": criteria[cid].label, "plain": criteria[cid].plain.get()}
+            if cid in criteria
+            else {"criterion": cid}
+            for cid in lead.to_confirm
+        ],
+        "assigned_to": lead.assigned_to,
+        "notes": [
+            {"at": _iso(e.at), "by": e.actor, "note": e.note}
+            for e in lead.events
+            if e.kind == "note"
+        ],
+    }
+
+
+def queue(session: Session, trial_id: str | None = None, status: str | None = None) -> list[Lead]:
+    query = (
+        select(Lead)
+        .options(selectinload(Lead.screening), selectinload(Lead.events))
+        .order_by(Lead.created_at.desc())
+    )
+    if trial_id:
+        query = query.where(Lead.trial_id == trial_id)
+    if status:
+        query = query.where(Lead.status == status)
+    return list(session.execute(query).scalars())
+
+
+def queue_as_dicts(trial_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [lead_as_dict(lead) for lead in queue(session, trial_id, status)]

@@ -1,0 +1,211 @@
+"""The tables: screenings and their answers and verdicts, leads and their history, opt-ins, outbox.
+
+Written in the SQLAlchemy 1.4 style that carries over to 2.0 (``select()``, sessions as context
+managers, ``Mapped`` annotations). Contact details and answers are health data: they are never
+logged, and every column that holds them uses :data:`Sensitive`, the one place to swap in
+encryption at rest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, declarative_base, relationship
+
+Base = declarative_base()
+
+# Columns holding health data or contact details. One alias, so that encryption at rest is one change.
+Sensitive = Text
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class ScreeningStatus:
+    STARTED = "started"  # the introduction was shown; no health question asked yet
+    DECLINED = "declined"  # did not agree to health questions
+    IN_PROGRESS = "in_progress"
+    NOT_ELIGIBLE = "not_eligible"
+    MAY_QUALIFY = "may_qualify"
+    MAY_QUALIFY_CONFIRM = "may_qualify_confirm"
+    STOPPED = "stopped"  # the patient stopped; partial answers are kept
+    RESTARTED = "restarted"  # the patient started over; a new screening follows
+
+    OPEN = (STARTED, IN_PROGRESS)
+    FINISHED = (NOT_ELIGIBLE, MAY_QUALIFY, MAY_QUALIFY_CONFIRM)
+
+
+class LeadStatus:
+    NEW = "new"
+    CONTACTED = "contacted"
+    SCHEDULED = "scheduled"
+    ENROLLED = "enrolled"
+    NOT_ENROLLED = "not_enrolled"
+    ALL = (NEW, CONTACTED, SCHEDULED, ENROLLED, NOT_ENROLLED)
+
+
+class Screening(Base):
+    __tablename__ = "screenings"
+
+    id: Mapped[str] = Column(String(32), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = Column(String(255), nullable=False, index=True)
+    trial_id: Mapped[str] = Column(String(64), nullable=False, index=True)
+    channel: Mapped[str] = Column(String(32), nullable=False, default="unknown")
+    language: Mapped[str] = Column(String(16), nullable=False, default="en")
+    status: Mapped[str] = Column(String(32), nullable=False, default=ScreeningStatus.STARTED)
+    started_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = Column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+    consented_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
+    consent_text: Mapped[str | None] = Column(Text)
+    finished_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
+    # The question the patient stopped at or was ruled out by: the funnel's drop-off point.
+    last_question_id: Mapped[str | None] = Column(String(64))
+    is_minor: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    crisis_help_shown: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+
+    answers: Mapped[list[AnswerRow]] = relationship(
+        "AnswerRow", back_populates="screening", order_by="AnswerRow.id"
+    )
+    verdicts: Mapped[list[VerdictRow]] = relationship("VerdictRow", back_populates="screening")
+    lead: Mapped[Lead | None] = relationship("Lead", back_populates="screening", uselist=False)
+
+
+class AnswerRow(Base):
+    """One answer as given. A correction supersedes the earlier row; both are kept."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    screening_id: Mapped[str] = Column(
+        String(32), ForeignKey("screenings.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    question_id: Mapped[str] = Column(String(64), nullable=False)
+    raw_text: Mapped[str] = Column(Sensitive, nullable=False)  # as the patient typed it
+    value: Mapped[Any] = Column(JSON)  # as understood; null when unsure
+    unsure: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    understood: Mapped[str] = Column(Sensitive, nullable=False)  # in words, for staff
+    answered_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    superseded_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
+
+    screening: Mapped[Screening] = relationship("Screening", back_populates="answers")
+
+
+class VerdictRow(Base):
+    """The engine's latest verdict on one criterion for one screening."""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (UniqueConstraint("screening_id", "criterion_id"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    screening_id: Mapped[str] = Column(
+        String(32), ForeignKey("screenings.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    criterion_id: Mapped[str] = Column(String(64), nullable=False)
+    verdict: Mapped[str] = Column(String(32), nullable=False)
+    patient_specific: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    updated_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    screening: Mapped[Screening] = relationship("Screening", back_populates="verdicts")
+
+
+class Lead(Base):
+    """A patient who may qualify and agreed to be contacted: one row in the site's queue."""
+
+    __tablename__ = "leads"
+
+    id: Mapped[str] = Column(String(32), primary_key=True, default=new_id)
+    screening_id: Mapped[str] = Column(
+        String(32), ForeignKey("screenings.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    trial_id: Mapped[str] = Column(String(64), nullable=False, index=True)
+    first_name: Mapped[str] = Column(Sensitive, nullable=False)
+    last_name: Mapped[str] = Column(Sensitive, nullable=False)
+    email: Mapped[str] = Column(Sensitive, nullable=False)
+    phone: Mapped[str] = Column(Sensitive, nullable=False)
+    other_language: Mapped[str | None] = Column(Sensitive)
+    is_minor: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    consent_text: Mapped[str] = Column(Text, nullable=False)
+    consented_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False)
+    outcome: Mapped[str] = Column(String(32), nullable=False)
+    to_confirm: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    status: Mapped[str] = Column(String(32), nullable=False, default=LeadStatus.NEW, index=True)
+    assigned_to: Mapped[str | None] = Column(String(255))
+    created_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = Column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    screening: Mapped[Screening] = relationship("Screening", back_populates="lead")
+    events: Mapped[list[LeadEvent]] = relationship(
+        "LeadEvent", back_populates="lead", order_by="LeadEvent.id"
+    )
+
+
+class LeadEvent(Base):
+    """A change to a lead (status, note, assignment), with who made it and when."""
+
+    __tablename__ = "lead_events"
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = Column(
+        String(32), ForeignKey("leads.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    actor: Mapped[str] = Column(String(255), nullable=False)
+    kind: Mapped[str] = Column(String(16), nullable=False)  # status | note | assign
+    old_value: Mapped[str | None] = Column(String(255))
+    new_value: Mapped[str | None] = Column(String(255))
+    note: Mapped[str | None] = Column(Sensitive)
+
+    lead: Mapped[Lead] = relationship("Lead", back_populates="events")
+
+
+class OptIn(Base):
+    """A patient's request to hear about other trials."""
+
+    __tablename__ = "optins"
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    screening_id: Mapped[str | None] = Column(
+        String(32), ForeignKey("screenings.id", ondelete="SET NULL")
+    )
+    trial_id: Mapped[str] = Column(String(64), nullable=False)
+    email: Mapped[str] = Column(Sensitive, nullable=False)
+    consent_text: Mapped[str] = Column(Text, nullable=False)
+    consented_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An email to send. Written in the same transaction as what it reports, sent after."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    to_addr: Mapped[str] = Column(Sensitive, nullable=False)
+    subject: Mapped[str] = Column(Text, nullable=False)
+    body: Mapped[str] = Column(Sensitive, nullable=False)
+    sent_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
+    attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = Column(Text)

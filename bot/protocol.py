@@ -1,0 +1,498 @@
+"""A trial's protocol file: its facts, its questions and its rules, loaded and checked once.
+
+A trial is data. Everything the bot says about a trial and every rule it applies comes from one YAML
+file under ``trials/``; this module reads it into frozen dataclasses and refuses a file that is wrong,
+naming the field, so a mistake in a protocol never reaches a patient.
+
+Patient-facing text may be a plain string (the protocol's default language) or a mapping of
+language code to string, so a translation can be added to the same file later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.answers import Choice, load_medicines, parse_duration_days
+
+TRIALS_DIR = Path(__file__).resolve().parent.parent / "trials"
+DEFAULT_LANGUAGE = "en"
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be used, with the place of the mistake in the message."""
+
+
+class AnswerType(str, Enum):
+    YES_NO = "yes_no"
+    NUMBER = "number"
+    DURATION = "duration"
+    DOSE = "dose"
+    CHOICE = "choice"
+    MEDICATIONS = "medications"
+
+
+class CriterionKind(str, Enum):
+    INCLUSION = "inclusion"
+    EXCLUSION = "exclusion"
+    # Conditions of the pre-screen itself that are not in the listing (a guardian for a minor).
+    SCREENING = "screening"
+
+
+@dataclass(frozen=True)
+class Text:
+    """Patient-facing text in one or more languages."""
+
+    by_language: Mapping[str, str]
+
+    def get(self, language: str = DEFAULT_LANGUAGE) -> str:
+        if language in self.by_language:
+            return self.by_language[language]
+        if DEFAULT_LANGUAGE in self.by_language:
+            return self.by_language[DEFAULT_LANGUAGE]
+        return next(iter(self.by_language.values()))
+
+    def __str__(self) -> str:
+        return self.get()
+
+
+# ---- conditions -------------------------------------------------------------------------------
+
+COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "in")
+LIST_TESTS = ("has_class", "has_any_class", "is_empty")
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A test on one question's answer: ``{answer: age, lt: 14}``."""
+
+    question_id: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    part: Condition
+
+
+Condition = Compare | AllOf | AnyOf | Not
+
+
+def condition_questions(cond: Condition | None) -> Iterator[str]:
+    """The ids of every question a condition reads."""
+    if cond is None:
+        return
+    if isinstance(cond, Compare):
+        yield cond.question_id
+    elif isinstance(cond, Not):
+        yield from condition_questions(cond.part)
+    else:
+        for part in cond.parts:
+            yield from condition_questions(part)
+
+
+# ---- questions and criteria ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: Text
+    type: AnswerType
+    why: Text
+    help: Text
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Choice, ...] = ()
+    choice_labels: Mapping[str, Text] = field(default_factory=dict)
+    ask_if: Condition | None = None
+    # "crisis": a yes shows the site's crisis help at once; "guardian": marks the lead as a minor's.
+    flags: frozenset[str] = frozenset()
+    # Words that point a correction ("actually I'm 46") at this question.
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    kind: CriterionKind
+    number: int
+    text: str  # the protocol's own wording, for staff
+    plain: Text  # the requirement in plain words, for patients and staff
+    reason: Text  # what a patient ruled out by it is told
+    not_met_if: Condition | None = None
+    confirm_if: Condition | None = None
+    site_confirms: bool = False  # only a clinician can measure it (lab, SLEDAI-2K, BILAG)
+    screen_out_share: float = 0.0  # estimated share of patients it rules out: orders the questions
+
+    @property
+    def label(self) -> str:
+        prefix = {"inclusion": "I", "exclusion": "E", "screening": "S"}[self.kind.value]
+        return f"{prefix}{self.number}"
+
+    def questions(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for qid in condition_questions(self.not_met_if):
+            seen[qid] = None
+        for qid in condition_questions(self.confirm_if):
+            seen[qid] = None
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Faq:
+    topic: str
+    question: Text
+    answer: Text
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    city: str
+    country: str
+    contact: Text
+    crisis_help: Text
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    code: str
+    title: str
+    short_title: Text
+    condition: Text
+    phase: str
+    status: str
+    min_age: int
+    max_age: int
+    adult_age: int
+    sex: str
+    sponsor: str
+    summary: Text
+    overview: Text
+    description: Text
+    site: Site
+    faqs: tuple[Faq, ...]
+    questions: tuple[Question, ...]
+    criteria: tuple[Criterion, ...]
+    source: Path | None = None
+
+    @property
+    def is_recruiting(self) -> bool:
+        return self.status == "recruiting"
+
+    def question(self, question_id: str) -> Question:
+        for q in self.questions:
+            if q.id == question_id:
+                return q
+        raise KeyError(question_id)
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        for c in self.criteria:
+            if c.id == criterion_id:
+                return c
+        raise KeyError(criterion_id)
+
+    def faq(self, topic: str) -> Faq | None:
+        return next((f for f in self.faqs if f.topic == topic), None)
+
+    def site_name(self) -> str:
+        """The site's name, which a deployment may override with ``SITE_NAME``."""
+        return os.environ.get("SITE_NAME") or self.site.name
+
+
+# ---- loading ------------------------------------------------------------------------------------
+
+
+def _text(raw: Any, where: str, required: bool = True) -> Text:
+    if raw is None and not required:
+        return Text({DEFAULT_LANGUAGE: ""})
+    if isinstance(raw, str) and raw.strip():
+        return Text({DEFAULT_LANGUAGE: raw.strip()})
+    if isinstance(raw, dict) and raw and all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in raw.items()
+    ):
+        return Text({k: v.strip() for k, v in raw.items()})
+    raise ProtocolError(f"{where}: expected text (a string or a mapping of language to string)")
+
+
+def _get(raw: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in raw or raw[key] is None:
+        raise ProtocolError(f"{where}: missing '{key}'")
+    return raw[key]
+
+
+def _condition(raw: Any, where: str, questions: Mapping[str, Question]) -> Condition:
+    if not isinstance(raw, dict) or not raw:
+        raise ProtocolError(f"{where}: a condition must be a mapping")
+    if "all" in raw or "any" in raw:
+        key = "all" if "all" in raw else "any"
+        parts = raw[key]
+        if len(raw) != 1 or not isinstance(parts, list) or not parts:
+            raise ProtocolError(f"{where}: '{key}' takes a non-empty list and nothing beside it")
+        built = tuple(
+            _condition(p, f"{where}.{key}[{i}]", questions) for i, p in enumerate(parts)
+        )
+        return AllOf(built) if key == "all" else AnyOf(built)
+    if "not" in raw:
+        if len(raw) != 1:
+            raise ProtocolError(f"{where}: 'not' stands alone")
+        return Not(_condition(raw["not"], f"{where}.not", questions))
+    qid = raw.get("answer")
+    if qid not in questions:
+        raise ProtocolError(f"{where}: 'answer' must name a question, got {qid!r}")
+    ops = [k for k in raw if k != "answer"]
+    if len(ops) != 1 or ops[0] not in COMPARISONS + LIST_TESTS:
+        raise ProtocolError(
+            f"{where}: give exactly one test out of {', '.join(COMPARISONS + LIST_TESTS)}"
+        )
+    op = ops[0]
+    question = questions[qid]
+    return Compare(qid, op, _operand(question, op, raw[op], f"{where}.{op}"))
+
+
+def _operand(question: Question, op: str, value: Any, where: str) -> Any:
+    """Check a condition's operand against the question's answer type, converting units."""
+    qtype = question.type
+    if op in LIST_TESTS:
+        if qtype is not AnswerType.MEDICATIONS:
+            raise ProtocolError(f"{where}: '{op}' applies to medication answers only")
+        classes = {m.drug_class for m in load_medicines()}
+        wanted = value if isinstance(value, list) else [value]
+        if op == "is_empty":
+            if value is not True:
+                raise ProtocolError(f"{where}: write 'is_empty: true'")
+            return True
+        unknown = [c for c in wanted if c not in classes]
+        if unknown:
+            raise ProtocolError(f"{where}: unknown medicine class(es) {unknown}")
+        return tuple(wanted) if op == "has_any_class" else wanted[0]
+    if op == "in":
+        if not isinstance(value, list) or not value:
+            raise ProtocolError(f"{where}: 'in' takes a non-empty list")
+        return tuple(_scalar(question, v, where) for v in value)
+    return _scalar(question, value, where)
+
+
+def _scalar(question: Question, value: Any, where: str) -> Any:
+    qtype = question.type
+    if qtype is AnswerType.YES_NO:
+        if value not in ("yes", "no"):
+            raise ProtocolError(f"{where}: a yes/no answer compares with 'yes' or 'no'")
+        return value
+    if qtype is AnswerType.CHOICE:
+        ids = {c.id for c in question.choices}
+        if value not in ids:
+            raise ProtocolError(f"{where}: {value!r} is not one of the choices {sorted(ids)}")
+        return value
+    if qtype is AnswerType.DURATION:
+        days = parse_duration_days(str(value))
+        if days is None:
+            raise ProtocolError(f"{where}: write a duration with its unit, like '8 weeks'")
+        return days
+    if qtype in (AnswerType.NUMBER, AnswerType.DOSE):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ProtocolError(f"{where}: expected a number")
+        return float(value)
+    raise ProtocolError(f"{where}: cannot compare a {qtype.value} answer this way")
+
+
+def _question(raw: Mapping[str, Any], index: int) -> Question:
+    where = f"questions[{index}]"
+    qid = _get(raw, "id", where)
+    where = f"question '{qid}'"
+    try:
+        qtype = AnswerType(_get(raw, "type", where))
+    except ValueError as exc:
+        raise ProtocolError(
+            f"{where}: type must be one of {[t.value for t in AnswerType]}"
+        ) from exc
+    choices: list[Choice] = []
+    labels: dict[str, Text] = {}
+    if qtype is AnswerType.CHOICE:
+        raw_choices = _get(raw, "choices", where)
+        if not isinstance(raw_choices, list) or len(raw_choices) < 2:
+            raise ProtocolError(f"{where}: a choice question needs at least two choices")
+        for j, ch in enumerate(raw_choices):
+            cid = _get(ch, "id", f"{where}.choices[{j}]")
+            label = _text(_get(ch, "label", f"{where}.choices[{j}]"), f"{where}.choices[{j}]")
+            synonyms = tuple(str(s).lower() for s in ch.get("synonyms", []))
+            choices.append(Choice(cid, (label.get().lower(), *synonyms)))
+            labels[cid] = label
+    elif "choices" in raw:
+        raise ProtocolError(f"{where}: only a choice question has choices")
+    if qtype in (AnswerType.NUMBER,) and "unit" not in raw:
+        raise ProtocolError(f"{where}: a number question needs its unit")
+    flags = frozenset(raw.get("flags", []))
+    unknown_flags = flags - {"crisis", "guardian"}
+    if unknown_flags:
+        raise ProtocolError(f"{where}: unknown flags {sorted(unknown_flags)}")
+    return Question(
+        id=qid,
+        text=_text(_get(raw, "text", where), f"{where}.text"),
+        type=qtype,
+        why=_text(_get(raw, "why", where), f"{where}.why"),
+        help=_text(_get(raw, "help", where), f"{where}.help"),
+        unit=raw.get("unit"),
+        minimum=raw.get("min"),
+        maximum=raw.get("max"),
+        choices=tuple(choices),
+        choice_labels=labels,
+        flags=flags,
+        keywords=tuple(str(k).lower() for k in raw.get("keywords", [])),
+    )
+
+
+def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protocol:
+    """Build and check a protocol from the YAML's mapping."""
+    if not isinstance(raw, Mapping):
+        raise ProtocolError("a protocol file must be a mapping")
+    where = str(source or "protocol")
+    raw_questions = _get(raw, "questions", where)
+    built: list[Question] = [_question(q, i) for i, q in enumerate(raw_questions)]
+    ids = [q.id for q in built]
+    dupes = {i for i in ids if ids.count(i) > 1}
+    if dupes:
+        raise ProtocolError(f"{where}: question ids used twice: {sorted(dupes)}")
+    by_id = {q.id: q for q in built}
+    # ask_if conditions may refer to any question, so they are read once all questions exist.
+    questions: list[Question] = []
+    for q, rq in zip(built, raw_questions, strict=True):
+        ask_if = rq.get("ask_if")
+        cond = _condition(ask_if, f"question '{q.id}'.ask_if", by_id) if ask_if else None
+        if cond is not None and q.id in set(condition_questions(cond)):
+            raise ProtocolError(f"question '{q.id}': ask_if refers to the question itself")
+        questions.append(replace(q, ask_if=cond))
+    by_id = {q.id: q for q in questions}
+
+    criteria: list[Criterion] = []
+    for i, rc in enumerate(_get(raw, "criteria", where)):
+        cid = _get(rc, "id", f"criteria[{i}]")
+        cw = f"criterion '{cid}'"
+        try:
+            kind = CriterionKind(_get(rc, "kind", cw))
+        except ValueError as exc:
+            raise ProtocolError(f"{cw}: kind must be inclusion, exclusion or screening") from exc
+        not_met = rc.get("not_met_if")
+        confirm = rc.get("confirm_if")
+        site_confirms = bool(rc.get("site_confirms", False))
+        if not (not_met or confirm or site_confirms):
+            raise ProtocolError(f"{cw}: give not_met_if, confirm_if or site_confirms: true")
+        share = rc.get("screen_out_share", 0.0)
+        if not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise ProtocolError(f"{cw}: screen_out_share must be between 0 and 1")
+        criteria.append(
+            Criterion(
+                id=cid,
+                kind=kind,
+                number=int(_get(rc, "number", cw)),
+                text=str(_get(rc, "text", cw)).strip(),
+                plain=_text(_get(rc, "plain", cw), f"{cw}.plain"),
+                reason=_text(_get(rc, "reason", cw), f"{cw}.reason"),
+                not_met_if=_condition(not_met, f"{cw}.not_met_if", by_id) if not_met else None,
+                confirm_if=_condition(confirm, f"{cw}.confirm_if", by_id) if confirm else None,
+                site_confirms=site_confirms,
+                screen_out_share=float(share),
+            )
+        )
+    cids = [c.id for c in criteria]
+    if len(set(cids)) != len(cids):
+        raise ProtocolError(f"{where}: criterion ids used twice")
+    used = {qid for c in criteria for qid in c.questions()}
+    used |= {qid for q in questions for qid in condition_questions(q.ask_if)}
+    unused = [q.id for q in questions if q.id not in used]
+    if unused:
+        raise ProtocolError(f"{where}: questions no criterion or follow-up reads: {unused}")
+
+    ages = _get(raw, "ages", where)
+    site = _get(raw, "site", where)
+    faqs = tuple(
+        Faq(
+            topic=_get(f, "topic", f"faqs[{i}]"),
+            question=_text(_get(f, "question", f"faqs[{i}]"), f"faqs[{i}].question"),
+            answer=_text(_get(f, "answer", f"faqs[{i}]"), f"faqs[{i}].answer"),
+        )
+        for i, f in enumerate(raw.get("faqs", []))
+    )
+    return Protocol(
+        id=str(_get(raw, "id", where)),
+        code=str(_get(raw, "code", where)),
+        title=str(_get(raw, "title", where)),
+        short_title=_text(_get(raw, "short_title", where), "short_title"),
+        condition=_text(_get(raw, "condition", where), "condition"),
+        phase=str(_get(raw, "phase", where)),
+        status=str(_get(raw, "status", where)),
+        min_age=int(_get(ages, "min", "ages")),
+        max_age=int(_get(ages, "max", "ages")),
+        adult_age=int(ages.get("adult", 18)),
+        sex=str(raw.get("sex", "all")),
+        sponsor=str(raw.get("sponsor", "")),
+        summary=_text(_get(raw, "summary", where), "summary"),
+        overview=_text(_get(raw, "overview", where), "overview"),
+        description=_text(_get(raw, "description", where), "description"),
+        site=Site(
+            name=str(_get(site, "name", "site")),
+            city=str(site.get("city", "")),
+            country=str(site.get("country", "")),
+            contact=_text(site.get("contact"), "site.contact", required=False),
+            crisis_help=_text(_get(site, "crisis_help", "site"), "site.crisis_help"),
+        ),
+        faqs=faqs,
+        questions=tuple(questions),
+        criteria=tuple(criteria),
+        source=source,
+    )
+
+
+def load_protocol(path: Path | str) -> Protocol:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ProtocolError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_protocol(raw, source=path)
+
+
+def trials_dir() -> Path:
+    return Path(os.environ.get("TRIALS_DIR") or TRIALS_DIR)
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path: str, mtime: float) -> Protocol:
+    return load_protocol(path)
+
+
+def get_protocol(trial_id: str | None = None) -> Protocol:
+    """The protocol for a trial id (``DEFAULT_TRIAL`` when none is given), cached per file version."""
+    trial_id = trial_id or os.environ.get("DEFAULT_TRIAL") or "NCT06675422"
+    if not trial_id.replace("-", "").replace("_", "").isalnum():
+        raise ProtocolError(f"not a trial id: {trial_id!r}")
+    path = trials_dir() / f"{trial_id}.yml"
+    if not path.exists():
+        raise ProtocolError(f"no protocol file for trial {trial_id} in {trials_dir()}")
+    return _load_cached(str(path), path.stat().st_mtime)
+
+
+def all_protocols() -> list[Protocol]:
+    """Every protocol in the trials folder, in file-name order."""
+    return [get_protocol(p.stem) for p in sorted(trials_dir().glob("*.yml"))]

@@ -1,0 +1,47 @@
+"""Shared fixtures: a fresh database per test, the real protocol, tracker builders for actions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+# Tests never read the developer's .env: every setting they need is set here.
+os.environ["DOTENV_DISABLED"] = "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL"),
+        help="run the store tests against this database instead of a temporary SQLite file",
+    )
+
+
+@pytest.fixture()
+def database_url(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch) -> Iterator[str]:
+    """A fresh, empty database for one test; DATABASE_URL points at it."""
+    from bot import db
+
+    url = request.config.getoption("--database-url") or f"sqlite:///{tmp_path / 'test.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
+    engine = db.init_db(url)
+    if not url.startswith("sqlite"):
+        from bot.models import Base
+
+        Base.metadata.drop_all(engine)
+        Base.metadata.create_all(engine)
+    yield url
+    db.dispose_all()
+
+
+@pytest.fixture(scope="session")
+def protocol():
+    from bot.protocol import get_protocol
+
+    return get_protocol("NCT06675422")
