@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 RASA := RASA_TELEMETRY_ENABLED=false LOG_LEVEL_LIBRARIES=ERROR TF_CPP_MIN_LOG_LEVEL=3 SQLALCHEMY_SILENCE_UBER_WARNING=1 $(BIN)/rasa
 TRAINING_FILES := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 MODEL := models/prescreen.tar.gz
+NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: run test install model lint validate test-unit test-stories test-nlu test-e2e clean
+.PHONY: run test install node-modules model lint validate test-unit test-stories test-nlu test-e2e test-browser test-postgres browser-deps clean
 
-run: install $(MODEL) .env
+run: install $(MODEL) .env $(NODE_MODULES)
 	$(BIN)/python -m bot run
 
-test: install $(MODEL) lint validate test-unit test-stories test-nlu test-e2e
+test: install $(MODEL) lint validate test-unit test-postgres test-stories test-nlu test-e2e test-browser
 
 install: $(VENV)/.installed
 
@@ -25,6 +26,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 .env:
 	cp .env.example .env
+
+# The study page's browser files (socket.io-client), from the npm registry, served by the site.
+node-modules: $(NODE_MODULES)
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
 
 # Make retrains only when the training data or the config changed.
 model: $(MODEL)
@@ -42,6 +49,12 @@ validate: install
 test-unit: install
 	$(BIN)/pytest -m "not e2e and not browser" -q
 
+# The store tests again, on the PostgreSQL these machines run (127.0.0.1:5432, trust auth).
+POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
+test-postgres: install
+	$(BIN)/pytest -m "not e2e and not browser" -q --database-url $(POSTGRES_URL) \
+	  tests/test_actions.py tests/test_mail_and_queue.py
+
 test-stories: $(MODEL)
 	$(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/stories
 
@@ -51,7 +64,14 @@ test-nlu: $(MODEL)
 	$(BIN)/python scripts/nlu_accuracy.py results/nlu/intent_report.json 0.95
 
 test-e2e: $(MODEL)
-	$(BIN)/pytest -m "e2e" -q
+	$(BIN)/pytest -m "e2e and not browser" -q
+
+browser-deps:
+	scripts/install-chromium
+
+# Headless Chromium against the real stack; screenshots land in artifacts/screenshots/.
+test-browser: $(MODEL) browser-deps $(NODE_MODULES)
+	$(BIN)/pytest -m "browser" -q
 
 clean:
 	rm -rf results models var/log

@@ -164,7 +164,7 @@ class ActionAskContactConsent(Action):
 
 
 class ActionSubmitLead(Action):
-    """Puts a consenting patient in the queue, emails the copy, and confirms in the listing's words."""
+    """Queues a consenting patient, emails the copy, confirms in the listing's words."""
 
     def name(self) -> str:
         return "action_submit_lead"

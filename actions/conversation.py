@@ -24,7 +24,8 @@ class ActionAnswerFaq(Action):
     ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         protocol = await protocol_for(tracker)
-        faq = protocol.faq(intent.removeprefix(FAQ_PREFIX)) if intent.startswith(FAQ_PREFIX) else None
+        topic = intent.removeprefix(FAQ_PREFIX) if intent.startswith(FAQ_PREFIX) else None
+        faq = protocol.faq(topic) if topic else None
         if faq is None:
             say_key(dispatcher, tracker, "faq_unknown")
         else:

@@ -264,10 +264,10 @@ class ActionCorrectAnswer(Action):
                 text,
                 correction.interpretation,
             )
-            say_key(
-                dispatcher, tracker, "correction_done", understood=correction.interpretation.understood
-            )
-        return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
+            understood = correction.interpretation.understood
+            say_key(dispatcher, tracker, "correction_done", understood=understood)
+        outcome = outcome_value(snap.evaluation.status)
+        return [SlotSet(OUTCOME_SLOT, outcome), SlotSet("attempts", 0)]
 
 
 class ActionStopScreening(Action):

@@ -18,8 +18,8 @@ from typing import Any
 from bot.answers import load_medicines
 from bot.protocol import (
     AllOf,
-    AnyOf,
     AnswerType,
+    AnyOf,
     Compare,
     Condition,
     Criterion,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, declarative_base, relationship
 
 Base = declarative_base()
 
-# Columns holding health data or contact details. One alias, so that encryption at rest is one change.
+# Columns holding health data or contact details: one alias, so encryption at rest is one change.
 Sensitive = Text
 
 

@@ -1,8 +1,8 @@
 """A trial's protocol file: its facts, its questions and its rules, loaded and checked once.
 
 A trial is data. Everything the bot says about a trial and every rule it applies comes from one YAML
-file under ``trials/``; this module reads it into frozen dataclasses and refuses a file that is wrong,
-naming the field, so a mistake in a protocol never reaches a patient.
+file under ``trials/``; this module reads it into frozen dataclasses and refuses a file that is
+wrong, naming the field, so a mistake in a protocol never reaches a patient.
 
 Patient-facing text may be a plain string (the protocol's default language) or a mapping of
 language code to string, so a translation can be added to the same file later.
@@ -483,7 +483,7 @@ def _load_cached(path: str, mtime: float) -> Protocol:
 
 
 def get_protocol(trial_id: str | None = None) -> Protocol:
-    """The protocol for a trial id (``DEFAULT_TRIAL`` when none is given), cached per file version."""
+    """The protocol for a trial id (``DEFAULT_TRIAL`` if none), cached per file version."""
     trial_id = trial_id or os.environ.get("DEFAULT_TRIAL") or "NCT06675422"
     if not trial_id.replace("-", "").replace("_", "").isalnum():
         raise ProtocolError(f"not a trial id: {trial_id!r}")

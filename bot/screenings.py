@@ -221,7 +221,7 @@ def stop(conversation_id: str) -> Snapshot | None:
 
 
 def restart(conversation_id: str) -> None:
-    """Start over: the current screening is closed as 'restarted'; the next greeting opens a new one."""
+    """Start over: close the current screening as 'restarted'; the next greeting opens a new one."""
     with session_scope() as session:
         screening = _current(session, conversation_id)
         if screening is not None and screening.lead is None:

@@ -3,7 +3,8 @@
 import json
 import sys
 
-report = json.load(open(sys.argv[1], encoding="utf-8"))
+with open(sys.argv[1], encoding="utf-8") as f:
+    report = json.load(f)
 threshold = float(sys.argv[2]) if len(sys.argv) > 2 else 0.95
 accuracy = report["accuracy"]
 weak = sorted(

@@ -285,6 +285,8 @@ def _value_strategy(question):
     raise AssertionError(question.type)
 
 
+FIXTURES_OK = [HealthCheck.function_scoped_fixture]
+
 # Answers that rule a patient out whatever else they said (their questions always apply).
 KNOCKOUTS = [
     ("diagnosis", "no"),
@@ -312,7 +314,7 @@ def random_answers(draw, protocol):
     return out
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=FIXTURES_OK)
 @given(data=st.data())
 def test_no_set_of_answers_with_a_knockout_ever_may_qualify(protocol, data):
     given_answers = data.draw(random_answers(protocol))
@@ -324,7 +326,7 @@ def test_no_set_of_answers_with_a_knockout_ever_may_qualify(protocol, data):
     assert result.reasons
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=FIXTURES_OK)
 @given(data=st.data())
 def test_a_screening_driven_by_the_engine_ends_and_any_not_met_means_not_eligible(protocol, data):
     """Answer the engine's questions one by one with random answers until it decides."""
