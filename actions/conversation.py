@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import language, protocol_for, say, say_key
-from actions.screening import show_crisis_help
+from actions.screening import answer_instead, show_crisis_help
 
 FAQ_PREFIX = "faq_"
 
@@ -22,6 +22,8 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if (answered := await answer_instead(tracker)) is not None:
+            return answered
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         protocol = await protocol_for(tracker)
         topic = intent.removeprefix(FAQ_PREFIX) if intent.startswith(FAQ_PREFIX) else None
@@ -40,6 +42,8 @@ class ActionMedicalAdvice(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if (answered := await answer_instead(tracker)) is not None:
+            return answered
         say_key(dispatcher, tracker, "medical_advice")
         return []
 
@@ -54,7 +58,8 @@ class ActionCrisisHelp(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         await show_crisis_help(dispatcher, tracker)
-        return []
+        # "Yes, I have thought about ending my life" may also answer the question asked.
+        return await answer_instead(tracker) or []
 
 
 class ActionBotChallenge(Action):
@@ -64,6 +69,8 @@ class ActionBotChallenge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if (answered := await answer_instead(tracker)) is not None:
+            return answered
         say_key(dispatcher, tracker, "bot_challenge")
         return []
 

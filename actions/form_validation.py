@@ -7,6 +7,7 @@ way out ("Not sure") instead of the same question again and again.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -20,11 +21,15 @@ from bot.questions import Option
 ATTEMPTS_SLOT = "attempts"
 
 
-class PrescreenFormValidationAction(FormValidationAction):
-    """Adds the retry-with-help policy to ``FormValidationAction``."""
+class PrescreenFormValidationAction(FormValidationAction, metaclass=abc.ABCMeta):
+    """Adds the retry-with-help policy to ``FormValidationAction``.
 
-    def name(self) -> str:  # pragma: no cover - subclasses name themselves
-        raise NotImplementedError
+    Abstract, so that the action server does not register it as an action of its own.
+    """
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """``validate_<form>``."""
 
     @staticmethod
     def attempts(tracker: Tracker) -> int:

@@ -170,7 +170,10 @@ class ActionAskAnswer(Action):
 
 
 class ActionScreeningOutcome(Action):
-    """Tells the patient the outcome in plain words and offers the next step."""
+    """Tells the patient the outcome in plain words and offers the next step.
+
+    The outcome slot the rules branch on was set by the form's validation, with the answer.
+    """
 
     def name(self) -> str:
         return "action_screening_outcome"
@@ -181,7 +184,7 @@ class ActionScreeningOutcome(Action):
         lang = language(tracker)
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
         if snap is None or not snap.evaluation.finished:
-            return [SlotSet(OUTCOME_SLOT, None)]
+            return []
         protocol = await protocol_for(tracker)
         evaluation = snap.evaluation
         if evaluation.status is Status.NOT_ELIGIBLE:
@@ -194,7 +197,7 @@ class ActionScreeningOutcome(Action):
                 yes_no_options(tracker),
                 payloads=INTENT_PAYLOADS,
             )
-            return [SlotSet(OUTCOME_SLOT, "not_eligible")]
+            return []
         if evaluation.status is Status.MAY_QUALIFY_CONFIRM:
             items = "\n".join(
                 msg("confirm_item", lang, plain=c.plain.get(lang)) for c in evaluation.to_confirm
@@ -211,7 +214,7 @@ class ActionScreeningOutcome(Action):
             yes_no_options(tracker),
             payloads=INTENT_PAYLOADS,
         )
-        return [SlotSet(OUTCOME_SLOT, "may_qualify")]
+        return []
 
 
 class ActionExplainQuestion(Action):
@@ -223,6 +226,8 @@ class ActionExplainQuestion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if (answered := await answer_instead(tracker)) is not None:
+            return answered
         lang = language(tracker)
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
         question = snap.evaluation.next_question if snap else None
@@ -297,6 +302,29 @@ class ActionRestartScreening(Action):
         say_key(dispatcher, tracker, "restart")
         keep = [SlotSet("trial_id", tracker.get_slot("trial_id"))]
         return [ActiveLoop(None), AllSlotsReset(), *keep]
+
+
+async def answer_instead(tracker: Tracker) -> list[EventType] | None:
+    """Take a message that NLU read as a question to the bot as the answer it also is.
+
+    "Yes, my joints hurt" can look like a question about safety; during the screening, a reply
+    that clearly answers the current question is recorded as that answer, and the interruption is
+    skipped. Returns the events to return, or None when the message is not such an answer.
+    """
+    if tracker.active_loop_name != "screening_form":
+        return None
+    snap = await in_thread(screenings.snapshot, tracker.sender_id)
+    question = snap.evaluation.next_question if snap else None
+    text = tracker.latest_message.get("text") or ""
+    if question is None:
+        return None
+    understood = interpret(question, text, language(tracker))
+    if understood is None or understood.answer.unsure:
+        return None
+    snap = await in_thread(
+        screenings.record_answer, tracker.sender_id, question.id, text, understood
+    )
+    return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
 
 
 async def show_crisis_help(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:

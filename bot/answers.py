@@ -62,7 +62,8 @@ def _is_trailing_noise(ch: str) -> bool:
 def normalise(text: str) -> str:
     """Lower-case, unify quotes, collapse whitespace, drop trailing punctuation and emoji.
 
-    Internal punctuation is kept ("7.5", "don't", "#2"); only the end of the text is trimmed.
+    Internal punctuation is kept ("7.5", "don't", "#2"); the end of the text is trimmed, and
+    opening quotes, brackets and emoji at its start.
     """
     text = _VULGAR_FRACTION.sub(_spell_fraction, text)
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
@@ -73,7 +74,10 @@ def normalise(text: str) -> str:
     end = len(text)
     while end and _is_trailing_noise(text[end - 1]):
         end -= 1
-    return text[:end].strip()
+    start = 0
+    while start < end and (text[start] in "\"'([{*_" or unicodedata.category(text[start]) == "So"):
+        start += 1
+    return text[start:end].strip()
 
 
 def _phrases(*patterns: str) -> re.Pattern[str]:
@@ -145,12 +149,11 @@ _YES = _phrases(
     r"totally|sure|surely|yes please|uh huh|uh-huh|mhm+|mm hmm|yessir",
     r"ye+s+|ye+a+h*|yeh|yah|ya+|yu+p+|ye+p+|yas+|ys|yse|yez",
     rf"i (?:do|am|have|did|was|will|can|does){_AUX_ALONE}",
-    rf"i (?:have|'?ve) (?:been|had|got){_NEGATION_AHEAD}|i (?:take|use){_NEGATION_AHEAD}",
+    rf"i(?: have|'ve| ve|ve) (?:been|had|got){_NEGATION_AHEAD}|i (?:take|use){_NEGATION_AHEAD}",
 )
 _YES_EMOJI = frozenset("👍✅✔☑👌🙆")
 _NO_EMOJI = frozenset("👎❌✖🚫🙅⛔")
 _UNSURE_EMOJI = frozenset("🤷🤔❓❔")
-_ONLY_QUESTION_MARKS = re.compile(r"[\s?¿!.]*[?¿][\s?¿!.]*")
 
 
 def _claim(text: str, pattern: re.Pattern[str], taken: list[tuple[int, int]]) -> int:
@@ -206,7 +209,8 @@ def is_unsure(text: str) -> bool:
     Any such phrase counts, even next to an answer ("maybe 3 months"): a doubtful answer is
     left for the site to confirm rather than taken at face value.
     """
-    if _ONLY_QUESTION_MARKS.fullmatch(text):
+    marks = set(text) - set(" \t\r\n!.")
+    if marks and marks <= {"?", "¿"}:
         return True
     return _UNSURE.search(normalise(text)) is not None
 
@@ -225,7 +229,7 @@ _NONE_FILLER = _phrases(
     r"any ?more|any ?thing|any|of (?:them|these|those|the above|the list|those listed)|above",
     r"yet|so far|thanks|thank you|thankyou|sorry|really|actually|honestly|please|well|um+|erm|hmm+",
     r"i'?m|im|i am|i|am|do|does|take|taking|use|using|on|have|having|it|them|that|this|the",
-    r"at|all|of|for|my|a|an|and|or|whatsoever|ok|okay",
+    r"at|all|of|for|my|a|an|and|or|whatsoever|ok|okay|lupus|sle",
 )
 
 
@@ -664,7 +668,7 @@ _TIMES_WORD = (
     r"(?P<times>once|twice|thrice|(?:one|two|three|four|five|six|\d+) ?(?:times|time|x)|x ?\d+)"
 )
 _TIMES_ALONE = r"(?P<times>once|twice|thrice|(?:one|two|three|four|five|six|\d+) times)"
-_Frequency = Callable[[re.Match[str]], "float | None"]
+_Frequency = Callable[[re.Match[str]], float | None]
 
 
 def _group_number(m: re.Match[str], name: str) -> float | None:
@@ -764,6 +768,14 @@ def _frequencies(t: str) -> tuple[list[float], list[tuple[int, int]]] | None:
     return per_day, taken
 
 
+# A dose that changes, or a bound rather than a dose: ask again.
+_DOSE_DOUBT = _phrases(
+    r"up to|at most|less than|under|more than|over|at least|between|weekdays?|weekends?",
+    r"some days|sometimes|varies|vary|varying|depends|depending|taper\w*|reducing|going down",
+    r"increasing|going up|or more|or less|max|maximum|minimum",
+)
+
+
 @dataclass(frozen=True)
 class _Amount:
     mg: float
@@ -776,9 +788,12 @@ def parse_daily_dose_mg(text: str) -> float | None:
     "500 mcg", "two 5mg tablets", "7.5" (a bare number is taken as mg a day).
 
     None if there is no number, two different doses ("5 or 10 mg"), a number in another unit
-    ("2 tablets"), or anything else that cannot be read for sure.
+    ("2 tablets"), a bound or a changing dose ("up to 10 mg", "tapering"), or anything else
+    that cannot be read for sure.
     """
     t = re.sub(r"\s*/\s*", " / ", _numeric_text(text))
+    if _DOSE_DOUBT.search(t):
+        return None
     found = _frequencies(t)
     if found is None:
         return None
@@ -821,8 +836,7 @@ def parse_daily_dose_mg(text: str) -> float | None:
     if len(set(per_day)) > 1:
         return None
     daily = per_day[0] if per_day else 1.0
-    result = _clean(amount * count * daily)
-    return result if result > 0 else None
+    return _clean(amount * count * daily)
 
 
 def _bare_dose(toks: list[_Tok], plain: list[_Num], per_day: list[float]) -> float | None:
@@ -835,8 +849,7 @@ def _bare_dose(toks: list[_Tok], plain: list[_Num], per_day: list[float]) -> flo
             k += 1
         if k < len(toks) and toks[k].text in _OTHER_UNITS:
             return None  # "2 tablets", "10 ml"
-    result = _clean(plain[0].value * (per_day[0] if per_day else 1.0))
-    return result if result > 0 else None
+    return _clean(plain[0].value * (per_day[0] if per_day else 1.0))
 
 
 def _single_amount(toks: list[_Tok], amounts: list[_Amount]) -> tuple[float, int, int] | None:
@@ -979,15 +992,10 @@ def _medicine(raw: Any, where: str) -> Medicine:
 # Everyday words that are within one letter of a medicine's name: never read as that medicine.
 _COMMON_WORDS = frozenset(
     {
-        "asteroid", "asteroids", "steroidal", "sterols", "stereo", "stories", "storied",
-        "immunosuppressed", "immunosuppression", "immunosuppress", "immunisation",
-        "immunization", "celebrate", "celebrated", "celebrates", "celebrity", "metrical",
-        "general", "neural", "mineral", "moral", "motoring", "motion",
-        "program", "programs", "prograde", "photograph", "paragraph", "trellis",
-        "relaxed", "arrival", "imagine", "emulate", "medical", "medicals", "medicine",
-        "medicines", "methods", "method", "predicts", "predict", "prediction",
-        "president", "presence", "preside", "cortex", "cortical", "central",
-        "centre", "certain", "gazette", "rapture", "rapunzel", "raptures",
+        "asteroid", "asteroids", "steroidal", "nonsteroidal", "immunosuppressed",
+        "immunosuppression", "immunosuppress", "motoring", "program", "programs", "programme",
+        "programmes", "prograde", "celebrate", "celebrated", "celebrates", "general", "neural",
+        "mineral", "medical", "imagine",
     }
 )  # fmt: skip
 _FUZZY_MIN_LENGTH = 6
@@ -1120,7 +1128,7 @@ _ORDINALS = {
     "ninth": 9, "9th": 9, "tenth": 10, "10th": 10, "last": -1,
 }  # fmt: skip
 _OPTION_NUMBER = re.compile(
-    r"(?:(?:the )?(?:option|choice|number|answer|num|nr|no\.|#) ?)?#? ?"
+    r"(?:the )?(?:(?:option|choice|number|answer|num|nr|no\.|#) ?)?#? ?"
     r"(?P<n>\d{1,2}(?:st|nd|rd|th)?|[a-z]+)"
     r"(?: one| option| choice)?"
 )

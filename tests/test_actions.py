@@ -375,3 +375,19 @@ async def test_an_opt_in_is_stored_with_the_email_and_consent(database_url):
     with session_scope() as session:
         optin = session.execute(select(OptIn)).scalar_one()
         assert optin.email == "me@example.org" and "unsubscribe" in optin.consent_text
+
+
+async def test_an_answer_that_looks_like_a_question_is_taken_as_the_answer(database_url):
+    """NLU may read "yes, and is it safe" as a safety question; it still answers the question."""
+    await start()
+    events, messages = await run(ActionAnswerFaq(), tracker_dict(
+        SENDER, "yes I do, my doctor told me", "faq_safety", active_loop="screening_form",
+        slots={"requested_slot": "answer"}))
+    assert messages == []
+    assert stored_answers()["diagnosis"].value == "yes"
+    assert slot_events(events)["screening_outcome"] is None
+    # A real question is still answered.
+    _, messages = await run(ActionAnswerFaq(), tracker_dict(
+        SENDER, "is it safe?", "faq_safety", active_loop="screening_form",
+        slots={"requested_slot": "answer"}))
+    assert "strict ethical guidelines" in texts(messages)
