@@ -45,10 +45,17 @@ def get_engine(url: str | None = None) -> Engine:
         if engine is None:
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, future=True, connect_args={"check_same_thread": False})
+                engine = create_engine(
+                    url,
+                    future=True,
+                    connect_args={"check_same_thread": False},
+                    hide_parameters=True,  # SQL errors must not carry answers into logs
+                )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, future=True, pool_pre_ping=True)
+                engine = create_engine(
+                    url, future=True, pool_pre_ping=True, hide_parameters=True
+                )
             _engines[url] = engine
             _makers[url] = sessionmaker(engine, future=True, expire_on_commit=False)
         return engine
@@ -56,6 +63,7 @@ def get_engine(url: str | None = None) -> Engine:
 
 def init_db(url: str | None = None) -> Engine:
     """Create the tables that do not exist yet."""
+    import bot.console.models  # noqa: F401 - the staff console's tables
     from bot.models import Base
 
     engine = get_engine(url)

@@ -148,6 +148,21 @@ def add_note(lead_id: str, note: str, actor: str) -> None:
         session.add(LeadEvent(lead_id=lead_id, actor=actor, kind="note", note=note))
 
 
+def assign(lead_id: str, assignee: str | None, actor: str) -> None:
+    """Give the lead to a staff member (None: to nobody), kept in its history."""
+    assignee = (assignee or "").strip() or None
+    with session_scope() as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None:
+            raise LookupError(lead_id)
+        if lead.assigned_to != assignee:
+            session.add(
+                LeadEvent(lead_id=lead.id, actor=actor, kind="assign", old_value=lead.assigned_to,
+                          new_value=assignee)
+            )
+            lead.assigned_to = assignee
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 

@@ -1,0 +1,108 @@
+"""The audit trail: every sign-in, view of a transcript or lead, export and change, with who and
+when. ``detail`` names what changed (a status, a count of rows), never a patient's words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.console.models import AuditEvent
+from bot.db import session_scope
+
+
+class Action:
+    SIGN_IN = "sign_in"
+    SIGN_IN_FAILED = "sign_in_failed"
+    SIGN_IN_REFUSED = "sign_in_refused"  # while locked out after too many failures
+    SIGN_OUT = "sign_out"
+    SESSION_EXPIRED = "session_expired"
+    VIEW_TRANSCRIPT = "view_transcript"
+    VIEW_LEAD = "view_lead"
+    EXPORT_CSV = "export_csv"
+    SET_STATUS = "set_status"
+    ADD_NOTE = "add_note"
+    ASSIGN = "assign"
+    STAFF_ADDED = "staff_added"
+    STAFF_DISABLED = "staff_disabled"
+
+    LABELS = {
+        SIGN_IN: "Signed in",
+        SIGN_IN_FAILED: "Failed sign-in",
+        SIGN_IN_REFUSED: "Sign-in refused (locked)",
+        SIGN_OUT: "Signed out",
+        SESSION_EXPIRED: "Session timed out",
+        VIEW_TRANSCRIPT: "Viewed transcript",
+        VIEW_LEAD: "Viewed lead",
+        EXPORT_CSV: "Exported CSV",
+        SET_STATUS: "Changed status",
+        ADD_NOTE: "Added note",
+        ASSIGN: "Assigned",
+        STAFF_ADDED: "Staff account added",
+        STAFF_DISABLED: "Staff account disabled",
+    }
+
+
+def record(
+    action: str,
+    actor: str,
+    role: str | None = None,
+    target: str | None = None,
+    detail: str | None = None,
+    ip: str | None = None,
+    session: Session | None = None,
+) -> None:
+    """Write one entry, in ``session`` if given (so it commits with the change it records)."""
+    event = AuditEvent(
+        actor=actor[:255], role=role, action=action, target=target, detail=detail, ip=ip
+    )
+    if session is not None:
+        session.add(event)
+        return
+    with session_scope() as own:
+        own.add(event)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def search(
+    session: Session,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> AuditPage:
+    query = select(AuditEvent)
+    if actor:
+        wanted = actor.strip().lower()
+        query = query.where(func.lower(AuditEvent.actor).contains(wanted, autoescape=True))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    page = max(1, page)
+    events = list(
+        session.execute(
+            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        ).scalars()
+    )
+    return AuditPage(events, total, page, per_page)

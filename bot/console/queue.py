@@ -1,0 +1,209 @@
+"""The contact queue as staff see it: leads with their screening, filtered and searched, ready
+for a page or a CSV file, with contact details already masked for whoever may not see them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql import Select
+
+from bot.console import masking, trials
+from bot.console.accounts import staff_names
+from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc
+from bot.console.trials import CriterionText
+from bot.models import Lead
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    trial_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None  # when the lead arrived, inclusive
+    until: datetime | None = None  # exclusive
+    search: str = ""  # words of a name, or of an email for those who see emails
+
+    def describe(self) -> str:
+        """The filters for the audit trail: which ones were used, never the words searched for."""
+        parts = [
+            f"trial={self.trial_id}" if self.trial_id else "",
+            f"status={self.status}" if self.status else "",
+            f"since={self.since.date()}" if self.since else "",
+            f"until={self.until.date()}" if self.until else "",
+            "search" if self.search.strip() else "",
+        ]
+        return ", ".join(p for p in parts if p) or "none"
+
+
+@dataclass(frozen=True)
+class Note:
+    at: datetime
+    by: str
+    text: str
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: str
+    screening_id: str
+    received_at: datetime
+    trial_id: str
+    trial_code: str
+    channel: str
+    outcome: str
+    to_confirm: tuple[CriterionText, ...]
+    status: str
+    assigned_to: str | None  # an email, to match the assignment form
+    assigned_name: str | None
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    other_language: str | None
+    is_minor: bool
+    notes: tuple[Note, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+def _search_terms(search: str) -> list[str]:
+    return [t for t in re.split(r"\s+", search.strip().lower()) if t][:5]
+
+
+def _query(filters: QueueFilters, search_emails: bool) -> Select:
+    query = (
+        select(Lead)
+        .options(selectinload(Lead.screening), selectinload(Lead.events))
+        .order_by(Lead.created_at.desc())
+    )
+    if filters.trial_id:
+        query = query.where(Lead.trial_id == filters.trial_id)
+    if filters.status:
+        query = query.where(Lead.status == filters.status)
+    if filters.since:
+        query = query.where(Lead.created_at >= filters.since)
+    if filters.until:
+        query = query.where(Lead.created_at < filters.until)
+    conditions = []
+    for term in _search_terms(filters.search):
+        fields = [Lead.first_name, Lead.last_name] + ([Lead.email] if search_emails else [])
+        conditions.append(
+            or_(*(func.lower(f).contains(term, autoescape=True) for f in fields))
+        )
+    if conditions:
+        query = query.where(and_(*conditions))
+    return query
+
+
+def person_shown(names: dict[str, str], actor: str | None, sees_contacts: bool) -> str | None:
+    """Staff are shown by name; an actor without an account is masked like any email."""
+    if actor is None:
+        return None
+    if actor in names:
+        return names[actor]
+    return actor if sees_contacts else masking.scrub(actor)
+
+
+def load_queue(session: Session, filters: QueueFilters, sees_contacts: bool) -> list[QueueRow]:
+    names = staff_names(session)
+    leads = session.execute(_query(filters, search_emails=sees_contacts)).scalars().all()
+    return [_row(lead, names, sees_contacts) for lead in leads]
+
+
+def load_lead(session: Session, lead_id: str, sees_contacts: bool) -> QueueRow | None:
+    lead = session.execute(
+        select(Lead)
+        .options(selectinload(Lead.screening), selectinload(Lead.events))
+        .where(Lead.id == lead_id)
+    ).scalar_one_or_none()
+    return None if lead is None else _row(lead, staff_names(session), sees_contacts)
+
+
+def _row(lead: Lead, names: dict[str, str], sees_contacts: bool) -> QueueRow:
+    known = (lead.email, lead.phone)
+
+    def shown(text: str | None) -> str:
+        return (text or "") if sees_contacts else masking.scrub(text, known)
+
+    return QueueRow(
+        id=lead.id,
+        screening_id=lead.screening_id,
+        received_at=as_utc(lead.created_at),
+        trial_id=lead.trial_id,
+        trial_code=trials.trial_code(lead.trial_id),
+        channel=lead.screening.channel,
+        outcome=lead.outcome,
+        to_confirm=tuple(trials.criterion(lead.trial_id, cid) for cid in lead.to_confirm or []),
+        status=lead.status,
+        assigned_to=lead.assigned_to,
+        assigned_name=person_shown(names, lead.assigned_to, sees_contacts),
+        first_name=shown(lead.first_name),
+        last_name=shown(lead.last_name),
+        email=lead.email if sees_contacts else masking.mask_email(lead.email),
+        phone=lead.phone if sees_contacts else masking.mask_phone(lead.phone),
+        other_language=shown(lead.other_language) or None,
+        is_minor=lead.is_minor,
+        notes=tuple(
+            Note(as_utc(e.at), person_shown(names, e.actor, sees_contacts) or "", shown(e.note))
+            for e in reversed(lead.events)
+            if e.kind == "note"
+        ),
+    )
+
+
+CSV_COLUMNS = (
+    "received_at", "trial", "trial_code", "channel", "outcome", "status", "assigned_to",
+    "first_name", "last_name", "email", "phone", "other_language", "minor", "to_confirm",
+    "notes", "lead_id", "screening_id",
+)
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[\d\s().-]+")
+
+
+def _cell(value: object) -> str:
+    """A cell a spreadsheet will not run: text starting like a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def to_csv(rows: Iterable[QueueRow], tz: tzinfo) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            _cell(v)
+            for v in (
+                r.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                r.trial_id,
+                r.trial_code,
+                r.channel,
+                SCREENING_STATUS.get(r.outcome, r.outcome),
+                LEAD_STATUS.get(r.status, r.status),
+                r.assigned_name or "",
+                r.first_name,
+                r.last_name,
+                r.email,
+                r.phone,
+                r.other_language or "",
+                "yes" if r.is_minor else "no",
+                "; ".join(f"{c.label} {c.plain}" for c in r.to_confirm),
+                " | ".join(
+                    f"{n.at.astimezone(tz):%Y-%m-%d %H:%M} {n.by}: {n.text}" for n in r.notes
+                ),
+                r.id,
+                r.screening_id,
+            )
+        )
+    return out.getvalue()
