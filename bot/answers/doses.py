@@ -1,0 +1,274 @@
+"""Daily doses, in milligrams."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.answers.durations import _DURATION_UNITS, DAYS_PER_MONTH, _unit_at
+from bot.answers.numbers import (
+    _clean,
+    _Num,
+    _numeric_text,
+    _scan_numbers,
+    _Tok,
+    _tokens,
+    parse_number,
+)
+from bot.answers.text import _phrases
+
+_MASS_UNITS = {
+    **dict.fromkeys(("mg", "mgs", "milligram", "milligrams", "milligramme", "milligrammes"), 1.0),
+    **dict.fromkeys(("g", "gm", "gms", "gram", "grams", "gramme", "grammes", "grm"), 1000.0),
+    **dict.fromkeys(
+        ("mcg", "mcgs", "μg", "ug", "microgram", "micrograms", "microgramme", "microgrammes"),
+        0.001,
+    ),
+}
+_PILL_WORDS = frozenset(
+    {"tablet", "tablets", "tab", "tabs", "pill", "pills", "capsule", "capsules", "caps", "cap",
+     "dose", "doses", "injection", "injections", "each"}
+)  # fmt: skip
+_TIMES = frozenset({"x", "×", "*"})
+# A number followed by one of these is not a dose in mg.
+_OTHER_UNITS = frozenset(
+    {"ml", "mls", "cc", "l", "unit", "units", "iu", "drops", "drop", "puffs", "puff", "%",
+     "percent", "kg", "kgs", "lb", "lbs", "cm", "mmol", "times", "time", "hours", "hour", "hrs",
+     "hr", "h", "o'clock", "am", "pm"}
+    | _PILL_WORDS
+    | set(_DURATION_UNITS)
+)  # fmt: skip
+_TIME_OF_DAY = frozenset(
+    {"morning", "mornings", "evening", "evenings", "night", "nights", "bedtime", "lunch",
+     "lunchtime", "noon", "midday", "afternoon", "breakfast", "dinner", "supper", "am", "pm",
+     "tonight", "nighttime"}
+)  # fmt: skip
+_N = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty four)"
+_PER = r"(?:a|an|per|each|every|/|in a|a single)"
+_DAY = r"(?:day|days|d|24 hours|24 ?hrs)"
+_WEEK = r"(?:week|wk|wks)"
+_MONTH = r"(?:month|mo|mth)"
+_TIMES_WORD = (
+    r"(?P<times>once|twice|thrice|(?:one|two|three|four|five|six|\d+) ?(?:times|time|x)|x ?\d+)"
+)
+_TIMES_ALONE = r"(?P<times>once|twice|thrice|(?:one|two|three|four|five|six|\d+) times)"
+_Frequency = Callable[[re.Match[str]], float | None]
+
+
+def _group_number(m: re.Match[str], name: str) -> float | None:
+    value = parse_number(m.group(name) or "")
+    return value if value else None
+
+
+def _times(m: re.Match[str]) -> float | None:
+    raw = m.group("times").strip()
+    if raw.startswith("x"):
+        raw = raw[1:].strip()
+    word = re.match(r"\d+|[a-z]+", raw)
+    if word is None:
+        return None
+    if word.group().isdigit():
+        return float(word.group()) or None
+    return _FREQUENCY_WORDS.get(word.group())
+
+
+def _divided(value: float | None, by: float) -> float | None:
+    return None if value is None else value / by
+
+
+def _every(value: float | None, days: float) -> float | None:
+    return None if not value else 1 / (value * days)
+
+
+_FREQUENCY_WORDS = {"once": 1.0, "twice": 2.0, "thrice": 3.0, "one": 1.0, "two": 2.0,
+                    "three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0}  # fmt: skip
+# Doses a day for each way of saying how often; earlier patterns win over later ones.
+_FREQUENCIES: tuple[tuple[re.Pattern[str], _Frequency], ...] = (
+    (
+        _phrases(rf"(?P<n>{_N}) days? (?:a|per|each|every|in a) {_WEEK}"),
+        lambda m: _divided(_group_number(m, "n"), 7),
+    ),
+    (_phrases(rf"every (?P<n>{_N}) days"), lambda m: _every(_group_number(m, "n"), 1)),
+    (_phrases(rf"every (?P<n>{_N}) (?:weeks|wks)"), lambda m: _every(_group_number(m, "n"), 7)),
+    (
+        _phrases(
+            r"every (?:other|second|2nd) day|(?:on )?alternate days|alternating days|eod|qod",
+            r"every 48 ?(?:hours|hrs|h)",
+        ),
+        lambda m: 0.5,
+    ),
+    (_phrases(rf"{_TIMES_WORD} ?(?:{_PER} ?{_DAY}|daily)"), _times),
+    (_phrases(rf"{_TIMES_WORD} ?(?:{_PER} ?{_WEEK}|weekly)"), lambda m: _divided(_times(m), 7)),
+    (
+        _phrases(rf"{_TIMES_WORD} ?(?:{_PER} ?{_MONTH}|monthly)"),
+        lambda m: _divided(_times(m), DAYS_PER_MONTH),
+    ),
+    (
+        _phrases(rf"every (?P<n>{_N}) (?:hours|hrs|hr|h)|q ?(?P<q>\d+) ?h"),
+        lambda m: _every(_group_number(m, "n") or _group_number(m, "q"), 1 / 24),
+    ),
+    (
+        _phrases(
+            r"(?:in the |every |each )?(?:morning|am)s?,? (?:noon|lunch|midday|afternoon),? "
+            r"(?:and|&|\+) (?:in the |at )?(?:evening|night|bedtime|pm)s?|tds|tid|t\.i\.d",
+        ),
+        lambda m: 3.0,
+    ),
+    (
+        _phrases(
+            r"(?:in the |every |each )?(?:morning|am)s? (?:and|&|\+) (?:in the |at |every |each )?"
+            r"(?:evening|night|bedtime|pm)s?|bd|bid|b\.i\.d",
+        ),
+        lambda m: 2.0,
+    ),
+    (_phrases(r"qds|qid|q\.i\.d"), lambda m: 4.0),
+    (
+        _phrases(
+            rf"{_PER} ?{_DAY}|daily|per day|every day|everyday|each day|od|qd|o\.d|q\.d",
+            r"every (?:morning|evening|night)|each (?:morning|evening|night)|nightly|at night",
+            r"in the (?:morning|evening)|at bedtime|once",
+        ),
+        lambda m: 1.0,
+    ),
+    (_phrases(rf"{_PER} ?{_WEEK}|weekly|every week|each week"), lambda m: 1 / 7),
+    (_phrases(rf"{_PER} ?{_MONTH}|monthly|every month|each month"), lambda m: 1 / DAYS_PER_MONTH),
+    (_phrases(_TIMES_ALONE), _times),  # "5 mg twice": twice a day
+)
+
+
+def _frequencies(t: str) -> tuple[list[float], list[tuple[int, int]]] | None:
+    """Doses a day implied by each frequency phrase, and where they are; None if unreadable."""
+    taken: list[tuple[int, int]] = []
+    per_day: list[float] = []
+    for pattern, rate in _FREQUENCIES:
+        for m in pattern.finditer(t):
+            if any(m.start() < b and m.end() > a for a, b in taken):
+                continue
+            value = rate(m)
+            if value is None or value <= 0:
+                return None
+            taken.append(m.span())
+            per_day.append(value)
+    return per_day, taken
+
+
+# A dose that changes, or a bound rather than a dose: ask again.
+_DOSE_DOUBT = _phrases(
+    r"up to|at most|less than|under|more than|over|at least|between|weekdays?|weekends?",
+    r"some days|sometimes|varies|vary|varying|depends|depending|taper\w*|reducing|going down",
+    r"increasing|going up|or more|or less|max|maximum|minimum",
+)
+
+
+@dataclass(frozen=True)
+class _Amount:
+    mg: float
+    first: int
+    stop: int
+
+
+def parse_daily_dose_mg(text: str) -> float | None:
+    """Milligrams a day: "10 mg a day", "5mg twice a day", "20 mg every other day", "1 g",
+    "500 mcg", "two 5mg tablets", "7.5" (a bare number is taken as mg a day).
+
+    None if there is no number, two different doses ("5 or 10 mg"), a number in another unit
+    ("2 tablets"), a bound or a changing dose ("up to 10 mg", "tapering"), or anything else
+    that cannot be read for sure.
+    """
+    t = re.sub(r"\s*/\s*", " / ", _numeric_text(text))
+    if _DOSE_DOUBT.search(t):
+        return None
+    found = _frequencies(t)
+    if found is None:
+        return None
+    per_day, taken = found
+    toks = _tokens(t)
+    numbers, odd = _scan_numbers(toks)
+    if odd:
+        return None
+
+    def in_frequency(num: _Num) -> bool:
+        start, end = toks[num.first].start, toks[num.stop - 1].end
+        return any(a <= start and end <= b for a, b in taken)
+
+    amounts: list[_Amount] = []
+    plain: list[_Num] = []
+    for num in numbers:
+        if in_frequency(num):
+            continue
+        k = num.stop
+        if k < len(toks) and toks[k].text == "-":
+            k += 1
+        unit = toks[k].text if k < len(toks) else ""
+        if unit in _MASS_UNITS:
+            amounts.append(_Amount(num.value * _MASS_UNITS[unit], num.first, k + 1))
+        else:
+            plain.append(num)
+    if not amounts:
+        return _bare_dose(toks, plain, per_day)
+    dose = _single_amount(toks, amounts)
+    if dose is None:
+        return None
+    amount, first, stop = dose
+    count = 1.0
+    for num in plain:
+        before = num.stop <= first and _is_count_before(toks, num, first)
+        if before or (num.first >= stop and _is_count_after(toks, stop, num)):
+            count *= num.value
+        elif not _is_duration_number(toks, num):
+            return None  # "10 mg or 15", "10 mg since 2020"
+    if len(set(per_day)) > 1:
+        return None
+    daily = per_day[0] if per_day else 1.0
+    return _clean(amount * count * daily)
+
+
+def _bare_dose(toks: list[_Tok], plain: list[_Num], per_day: list[float]) -> float | None:
+    """ "7.5", "10 daily": one number without a unit is mg a day."""
+    if len({n.value for n in plain}) != 1 or len(set(per_day)) > 1:
+        return None
+    for num in plain:
+        k = num.stop
+        if k < len(toks) and toks[k].text == "-":
+            k += 1
+        if k < len(toks) and toks[k].text in _OTHER_UNITS:
+            return None  # "2 tablets", "10 ml"
+    return _clean(plain[0].value * (per_day[0] if per_day else 1.0))
+
+
+def _single_amount(toks: list[_Tok], amounts: list[_Amount]) -> tuple[float, int, int] | None:
+    """One amount, or the sum of amounts each at its own time of day; None if they differ."""
+    if len({a.mg for a in amounts}) == 1 and not _at_own_times(toks, amounts):
+        return amounts[0].mg, amounts[0].first, amounts[0].stop
+    if 2 <= len(amounts) <= 4 and _at_own_times(toks, amounts):
+        return sum(a.mg for a in amounts), amounts[0].first, amounts[-1].stop
+    return None
+
+
+def _at_own_times(toks: list[_Tok], amounts: list[_Amount]) -> bool:
+    """ "5 mg in the morning and 2.5 mg at night": every amount names its own time of day."""
+    if len(amounts) < 2:
+        return False
+    for a in amounts:
+        following = {tok.text for tok in toks[a.stop : a.stop + 4]}
+        if not following & _TIME_OF_DAY:
+            return False
+    return True
+
+
+def _is_count_before(toks: list[_Tok], num: _Num, first: int) -> bool:
+    """ "two 5mg tablets", "2 x 5 mg", "2 tablets of 5 mg", "half a 10 mg tablet"."""
+    between = [tok.text for tok in toks[num.stop : first]]
+    return set(between) <= (_TIMES | _PILL_WORDS | {"of", "the", "a"})
+
+
+def _is_count_after(toks: list[_Tok], stop: int, num: _Num) -> bool:
+    """ "5 mg x 2", "5mg tablets x2"."""
+    between = [tok.text for tok in toks[stop : num.first]]
+    return bool(set(between) & _TIMES) and set(between) <= (_TIMES | _PILL_WORDS | {","})
+
+
+def _is_duration_number(toks: list[_Tok], num: _Num) -> bool:
+    """ "for 3 weeks", "for 2 years": a length of time next to a dose is not part of it."""
+    return _unit_at(toks, num.stop, toks[num.stop - 1]) is not None

@@ -1,0 +1,119 @@
+"""Lengths of time, in days."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.answers.numbers import (
+    _ARTICLES,
+    _clean,
+    _half_tail,
+    _numeric_text,
+    _read_number,
+    _Tok,
+    _tokens,
+)
+from bot.answers.text import _phrases
+
+DAYS_PER_WEEK = 7
+DAYS_PER_MONTH = 30.4375
+DAYS_PER_YEAR = 365.25
+
+_DURATION_UNITS = {
+    **dict.fromkeys(("day", "days", "dy", "dys"), 1.0),
+    **dict.fromkeys(("week", "weeks", "wk", "wks", "wek", "weks", "weeek"), float(DAYS_PER_WEEK)),
+    **dict.fromkeys(("fortnight", "fortnights"), 14.0),
+    **dict.fromkeys(
+        ("month", "months", "mo", "mos", "mth", "mths", "mnth", "mnths", "monthes", "mon"),
+        DAYS_PER_MONTH,
+    ),
+    **dict.fromkeys(("year", "years", "yr", "yrs", "yrz", "yeras", "yaers"), DAYS_PER_YEAR),
+}
+# Single letters count as units only when glued to the digits: "10d", "3w", "1y".
+_GLUED_UNITS = {"d": 1.0, "w": float(DAYS_PER_WEEK), "y": DAYS_PER_YEAR}
+_VAGUE_QUANTITIES = frozenset(
+    {"few", "several", "some", "many", "multiple", "lots", "lot", "numerous", "various", "couple"}
+)
+_DURATION_JOINERS = frozenset({"and", ",", "plus", "&", "+"})
+# "less than 2 months" is not 2 months, and not a number we could use: ask again.
+_DURATION_LIMITS = _phrases(
+    r"less than|fewer than|under|below|not quite|not even|up to|at most|no more than|shorter than",
+    r"within|<",
+)
+
+
+@dataclass(frozen=True)
+class _Span:
+    days: float
+    unit_days: float
+    first: int
+    stop: int
+
+
+def _unit_at(toks: list[_Tok], k: int, glued_to: _Tok | None) -> tuple[float, int] | None:
+    """The unit at ``toks[k]`` (skipping a hyphen, "6-month"): (days, index after) or None."""
+    if k < len(toks) and toks[k].text == "-":
+        k += 1
+    if k >= len(toks):
+        return None
+    word = toks[k].text
+    if word in _DURATION_UNITS:
+        return _DURATION_UNITS[word], k + 1
+    if word in _GLUED_UNITS and glued_to is not None and glued_to.end == toks[k].start:
+        return _GLUED_UNITS[word], k + 1
+    return None
+
+
+def parse_duration_days(text: str) -> float | None:
+    """A length of time in days: "2 months", "8 weeks", "a year and a half", "1 year 3 months".
+
+    "over/about/nearly a year" is taken as a year. None for vague amounts ("a few weeks"), for
+    dates ("since 2020"), for a number without a unit, and for anything else unclear.
+    """
+    t = _numeric_text(text)
+    if _DURATION_LIMITS.search(t):
+        return None
+    toks = _tokens(t)
+    spans: list[_Span] = []
+    i = 0
+    while i < len(toks):
+        word = toks[i].text
+        if word in _VAGUE_QUANTITIES:
+            k = i + 1
+            if k < len(toks) and toks[k].text == "of":
+                k += 1
+            if word == "couple" and _unit_at(toks, k, None):
+                days, stop = _unit_at(toks, k, None)  # type: ignore[misc]
+                first = i - 1 if i and toks[i - 1].text in _ARTICLES else i
+                spans.append(_Span(2 * days, days, first, stop))
+                i = stop
+                continue
+            if _unit_at(toks, k, None):
+                return None  # "a few weeks", "several months"
+            i += 1
+            continue
+        quantity: tuple[float, int] | None
+        if word in _ARTICLES and _unit_at(toks, i + 1, None):
+            quantity = (1.0, i + 1)
+        else:
+            quantity = _read_number(toks, i)
+        if quantity is None:
+            if word[0].isdigit() or word in _DURATION_UNITS:
+                return None  # a date, a stray unit ("last year"), or digits that are no number
+            i += 1
+            continue
+        value, j = quantity
+        unit = _unit_at(toks, j, toks[j - 1])
+        if unit is None:
+            return None  # a number without a unit: "2020", "3 or 4 months"
+        unit_days, stop = unit
+        half, stop = _half_tail(toks, stop)  # "a year and a half"
+        spans.append(_Span((value + half) * unit_days, unit_days, i, stop))
+        i = stop
+    if not spans:
+        return None
+    for before, after in zip(spans, spans[1:], strict=False):
+        between = {tok.text for tok in toks[before.stop : after.first]}
+        if not between <= _DURATION_JOINERS or after.unit_days >= before.unit_days:
+            return None  # "2 months or 3 months", "3 months to a year"
+    return _clean(sum(s.days for s in spans))
