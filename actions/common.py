@@ -43,14 +43,17 @@ def say(
     options: tuple[Option, ...] | list[Option] = (),
     payloads: list[str] | None = None,
 ) -> None:
-    """Send ``text`` with its options as buttons, or as numbered options where the channel has
-    no buttons; split what is longer than the channel allows."""
+    """Send ``text`` with its options as buttons; split what is longer than the channel allows.
+
+    Where the channel shows no buttons (SMS), the options are written into the text as numbered
+    choices. The buttons still go with the message, so the transcript keeps them and the
+    connector can turn a reply of "1" into the first button's payload.
+    """
     lang = language(tracker)
     rendered = Rendered(text, tuple(options))
     chan = profile(channel(tracker))
     if options and not chan.buttons:
         text = rendered.as_plain_text(lang)
-        options = ()
     parts = split_message(text, chan.max_length)
     for i, part in enumerate(parts):
         last = i == len(parts) - 1

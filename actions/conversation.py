@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -98,7 +98,11 @@ class ActionThank(Action):
 
 
 class ActionDefaultFallback(Action):
-    """Said when the bot cannot tell what a message means, outside a question."""
+    """Said when the bot cannot tell what a message means, outside a question.
+
+    Like Rasa's own fallback, it forgets the message, so the conversation waits for the next one
+    instead of predicting the fallback again.
+    """
 
     def name(self) -> str:
         return "action_default_fallback"
@@ -107,4 +111,4 @@ class ActionDefaultFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         say_key(dispatcher, tracker, "fallback")
-        return []
+        return [UserUtteranceReverted()]

@@ -116,7 +116,9 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Feature modules with commands of their own register them on import.
+    import bot.console.cli  # noqa: F401
     import bot.deploy.cli  # noqa: F401
+    import bot.site.cli  # noqa: F401
 
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -103,8 +103,9 @@ async def test_the_first_question_comes_with_yes_no_not_sure_buttons(database_ur
 async def test_on_sms_the_options_are_numbered_and_a_number_answers(database_url):
     await start(channel="twilio")
     messages = await current_question(channel="twilio")
-    assert "buttons" not in messages[0] or not messages[0]["buttons"]
     assert "Reply 1 for Yes, 2 for No, 3 for Not sure." in messages[0]["text"]
+    # The buttons go along for the transcript and for the connector to map "1" to a payload.
+    assert [b["title"] for b in messages[0]["buttons"]] == ["Yes", "No", "Not sure"]
     await reply("1", channel="twilio")
     assert stored_answers()["diagnosis"].value == "yes"
 

@@ -12,25 +12,47 @@ from bot.cli import command
 
 @command
 def _run(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="start the action server and Rasa on localhost")
+    p = sub.add_parser(
+        "run", help="start the action server, Rasa and the study page on localhost"
+    )
 
     def run(_args: argparse.Namespace) -> int:
         from bot.db import init_db
-        from bot.deploy.services import Services, latest_model, rasa_environment
+        from bot.deploy.credentials import CredentialsError, write_credentials
+        from bot.deploy.services import (
+            Services,
+            console_process,
+            latest_model,
+            rasa_environment,
+            site_process,
+        )
         from bot.settings import PROJECT_ROOT, load_settings
 
         load_settings()
         init_db()
-        rasa_port = int(os.environ.get("RASA_PORT", "5005"))
-        action_port = int(os.environ.get("ACTION_PORT", "5055"))
+        rasa_port = int(os.environ.get("RASA_PORT") or 5005)
+        action_port = int(os.environ.get("ACTION_PORT") or 5055)
+        site_port = int(os.environ.get("SITE_PORT") or 8000)
+        credentials = PROJECT_ROOT / "var" / "credentials.yml"
+        try:
+            channels = write_credentials(credentials)
+        except CredentialsError as error:
+            print(f"cannot start: {error}")
+            return 1
+        site = site_process(site_port, rasa_port)
+        console = console_process(int(os.environ.get("CONSOLE_PORT") or 5006))
         services = Services(
             rasa_port=rasa_port,
             action_port=action_port,
             model=latest_model(),
             env=rasa_environment(rasa_port, action_port),
             log_dir=PROJECT_ROOT / "var" / "log",
+            credentials=credentials,
+            web=[site, console],
         )
-        print("starting the action server and Rasa (loading the model takes a little while)...")
+        print(f"channels: {', '.join(channels)}")
+        print("starting the action server, Rasa, the study page and the staff console "
+              "(loading the model takes a little while)...")
         stopping = False
 
         def stop(_signum: int, _frame: object) -> None:
@@ -40,6 +62,8 @@ def _run(sub: argparse._SubParsersAction) -> None:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         services.start()
+        print(f"Study page:    {site.url}  (the trial and its chat widget)")
+        print(f"Staff console: {console.url}  (add staff: python -m bot staff add --help)")
         print(f"Rasa:          http://localhost:{rasa_port}  (REST: /webhooks/rest/webhook)")
         print(f"Action server: http://localhost:{action_port}")
         print("Logs in var/log/. Press Ctrl-C to stop.")

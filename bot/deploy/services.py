@@ -1,4 +1,5 @@
-"""Starts and stops the pre-screener's processes: the action server and the Rasa server.
+"""Starts and stops the pre-screener's processes: the action server, the Rasa server, and the
+web processes beside them (the study page; the staff console is another such process).
 
 Used by ``python -m bot run`` (``make run``) and by the end-to-end tests, so both run the same
 thing. Children are started in their own process group and stopped together on Ctrl-C.
@@ -75,15 +76,54 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+@dataclass(frozen=True)
+class WebProcess:
+    """A web process started beside Rasa: its command, where it says it is up, what to open."""
+
+    name: str
+    args: list[str]
+    health_url: str
+    url: str
+
+
+def site_process(port: int, rasa_port: int, host: str = "127.0.0.1") -> WebProcess:
+    """The study page with the chat widget (``python -m bot site``), talking to Rasa's socket.io."""
+    return WebProcess(
+        name="site",
+        args=[
+            sys.executable, "-m", "bot", "site",
+            "--host", host, "--port", str(port), "--rasa-port", str(rasa_port),
+        ],
+        health_url=f"http://{host}:{port}/healthz",
+        url=f"http://localhost:{port}",
+    )
+
+
+def console_process(port: int, host: str = "127.0.0.1") -> WebProcess:
+    """The staff console (``python -m bot console``): queue, transcripts, funnel, audit."""
+    return WebProcess(
+        name="console",
+        args=[sys.executable, "-m", "bot", "console", "--port", str(port)],
+        health_url=f"http://{host}:{port}/sign-in",
+        url=f"http://localhost:{port}",
+    )
+
+
 @dataclass
 class Services:
-    """The running processes; stop() ends them all."""
+    """The running processes; stop() ends them all.
+
+    ``web`` lists the web processes to start with Rasa (``site_process(...)``, and any other a
+    feature adds the same way); ``start_web`` starts one more while the others run.
+    """
 
     rasa_port: int
     action_port: int
     model: Path
     env: dict[str, str]
     log_dir: Path
+    credentials: Path = PROJECT_ROOT / "credentials.yml"
+    web: list[WebProcess] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -112,20 +152,40 @@ class Services:
                 rasa, "run",
                 "--model", str(self.model),
                 "--endpoints", "endpoints.yml",
-                "--credentials", "credentials.yml",
+                "--credentials", str(self.credentials),
                 "--port", str(self.rasa_port),
                 "--interface", "127.0.0.1",
                 "--cors", "*",
             ],
         )
+        web = [(w, self._spawn(w.name, w.args)) for w in self.web]
         try:
             wait_for_http(f"http://127.0.0.1:{self.action_port}/health", timeout, actions)
             wait_for_http(f"http://127.0.0.1:{self.rasa_port}/", timeout, server)
             wait_for_http(f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/", timeout, server)
+            for process, proc in web:
+                wait_for_http(process.health_url, timeout, proc)
         except Exception:
             self.stop()
             raise
         return self
+
+    def start_web(self, process: WebProcess, timeout: float = 60) -> WebProcess:
+        """Start one more web process now and wait until it answers."""
+        if process.name in self.processes:
+            raise ValueError(f"{process.name} is already running")
+        proc = self._spawn(process.name, process.args)
+        self.web.append(process)
+        try:
+            wait_for_http(process.health_url, timeout, proc)
+        except Exception:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(10)
+            del self.processes[process.name]
+            self.web.remove(process)
+            raise
+        return process
 
     def stop(self, grace: float = 15) -> None:
         for proc in self.processes.values():

@@ -1,0 +1,104 @@
+"""The channels file Rasa is started with, written from the environment (``.env``).
+
+Rasa fails on a ``${VARIABLE}`` in ``credentials.yml`` that is not set, so a site that has no
+Telegram bot could not start from a file that names one. The launcher writes the file instead:
+REST and socket.io (the study page's widget) always; Telegram when ``TELEGRAM_TOKEN`` is set;
+Twilio (SMS and WhatsApp) when ``TWILIO_ACCOUNT_SID`` is set. A channel that is half configured
+is an error that names the missing variables, not a channel that silently stays off.
+
+The committed ``credentials.yml`` documents every channel; this module is what runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SOCKETIO = "channels.socketio.SocketIOInput"
+TELEGRAM = "channels.telegram.TelegramInput"
+TWILIO = "channels.twilio.TwilioInput"
+
+SOCKETIO_SETTINGS: dict[str, Any] = {
+    "user_message_evt": "user_uttered",
+    "bot_message_evt": "bot_uttered",
+    "session_persistence": True,
+}
+
+
+class CredentialsError(ValueError):
+    """A messaging channel whose settings are incomplete."""
+
+
+def _require(env: Mapping[str, str], channel: str, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        raise CredentialsError(
+            f"{channel} needs {', '.join(missing)} in .env (see docs/channels.md)"
+        )
+
+
+def _optional(env: Mapping[str, str], **keys: str) -> dict[str, str]:
+    return {key: env[var] for key, var in keys.items() if env.get(var)}
+
+
+def telegram(env: Mapping[str, str]) -> dict[str, Any] | None:
+    if not env.get("TELEGRAM_TOKEN"):
+        return None
+    _require(env, "Telegram", ("TELEGRAM_BOT_USERNAME", "TELEGRAM_WEBHOOK_URL"))
+    return {
+        "access_token": env["TELEGRAM_TOKEN"],
+        "verify": env["TELEGRAM_BOT_USERNAME"].lstrip("@"),
+        "webhook_url": env["TELEGRAM_WEBHOOK_URL"],
+        **_optional(env, secret_token="TELEGRAM_WEBHOOK_SECRET", api_url="TELEGRAM_API_URL"),
+    }
+
+
+def twilio(env: Mapping[str, str]) -> dict[str, Any] | None:
+    if not env.get("TWILIO_ACCOUNT_SID"):
+        return None
+    _require(env, "Twilio", ("TWILIO_AUTH_TOKEN",))
+    if not (env.get("TWILIO_NUMBER") or env.get("TWILIO_WHATSAPP_NUMBER")):
+        raise CredentialsError("Twilio needs TWILIO_NUMBER or TWILIO_WHATSAPP_NUMBER in .env")
+    return {
+        "account_sid": env["TWILIO_ACCOUNT_SID"],
+        "auth_token": env["TWILIO_AUTH_TOKEN"],
+        "twilio_number": env.get("TWILIO_NUMBER") or env["TWILIO_WHATSAPP_NUMBER"],
+        **_optional(
+            env,
+            whatsapp_number="TWILIO_WHATSAPP_NUMBER",
+            webhook_url="TWILIO_WEBHOOK_URL",
+            api_url="TWILIO_API_URL",
+        ),
+    }
+
+
+def channel_credentials(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Rasa's credentials for every channel the environment configures."""
+    env = os.environ if env is None else env
+    credentials: dict[str, Any] = {"rest": None, SOCKETIO: dict(SOCKETIO_SETTINGS)}
+    for name, build in ((TELEGRAM, telegram), (TWILIO, twilio)):
+        config = build(env)
+        if config is not None:
+            credentials[name] = config
+    return credentials
+
+
+def write_credentials(path: Path, env: Mapping[str, str] | None = None) -> list[str]:
+    """Write the credentials file (readable by its owner only: it holds tokens); the channels."""
+    credentials = channel_credentials(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("# Written by `python -m bot run` from .env; edit .env, not this file.\n")
+        yaml.safe_dump(credentials, out, sort_keys=False, allow_unicode=True)
+    os.chmod(path, 0o600)
+    return [channel_name(key) for key in credentials]
+
+
+def channel_name(key: str) -> str:
+    """``channels.telegram.TelegramInput`` -> ``telegram``: the name Rasa's channel reports."""
+    return {SOCKETIO: "socketio", TELEGRAM: "telegram", TWILIO: "twilio"}.get(key, key)
