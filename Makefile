@@ -40,7 +40,7 @@ $(MODEL): $(VENV)/.installed $(TRAINING_FILES)
 	@touch $@
 
 lint: install
-	$(BIN)/ruff check bot actions tests bench
+	$(BIN)/ruff check bot actions channels tests bench scripts
 
 validate: install
 	$(RASA) data validate --fail-on-warnings
