@@ -123,19 +123,28 @@ def save_optin(
         return optin.id
 
 
-def set_status(lead_id: str, status: str, actor: str) -> None:
-    if status not in LeadStatus.ALL:
-        raise ValueError(f"unknown lead status {status!r}")
+def _change(lead_id: str, field: str, kind: str, value: str | None, actor: str) -> None:
+    """Set one field of a lead, keeping the change with who made it in the lead's history."""
     with session_scope() as session:
         lead = session.get(Lead, lead_id)
         if lead is None:
             raise LookupError(lead_id)
-        if lead.status != status:
-            session.add(
-                LeadEvent(lead_id=lead.id, actor=actor, kind="status", old_value=lead.status,
-                          new_value=status)
-            )
-            lead.status = status
+        old = getattr(lead, field)
+        if old != value:
+            session.add(LeadEvent(lead_id=lead.id, actor=actor, kind=kind, old_value=old,
+                                  new_value=value))
+            setattr(lead, field, value)
+
+
+def set_status(lead_id: str, status: str, actor: str) -> None:
+    if status not in LeadStatus.ALL:
+        raise ValueError(f"unknown lead status {status!r}")
+    _change(lead_id, "status", "status", status, actor)
+
+
+def assign(lead_id: str, assignee: str | None, actor: str) -> None:
+    """Give the lead to a staff member (None: to nobody), kept in its history."""
+    _change(lead_id, "assigned_to", "assign", (assignee or "").strip() or None, actor)
 
 
 def add_note(lead_id: str, note: str, actor: str) -> None:
@@ -146,21 +155,6 @@ def add_note(lead_id: str, note: str, actor: str) -> None:
         if session.get(Lead, lead_id) is None:
             raise LookupError(lead_id)
         session.add(LeadEvent(lead_id=lead_id, actor=actor, kind="note", note=note))
-
-
-def assign(lead_id: str, assignee: str | None, actor: str) -> None:
-    """Give the lead to a staff member (None: to nobody), kept in its history."""
-    assignee = (assignee or "").strip() or None
-    with session_scope() as session:
-        lead = session.get(Lead, lead_id)
-        if lead is None:
-            raise LookupError(lead_id)
-        if lead.assigned_to != assignee:
-            session.add(
-                LeadEvent(lead_id=lead.id, actor=actor, kind="assign", old_value=lead.assigned_to,
-                          new_value=assignee)
-            )
-            lead.assigned_to = assignee
 
 
 def _iso(value: datetime | None) -> str | None:
