@@ -27,6 +27,13 @@ def language(tracker: Tracker) -> str:
     return tracker.get_slot("language") or "en"
 
 
+def typed_text(tracker: Tracker) -> str:
+    """The latest message as the patient typed it: a connector that turned "2" into the second
+    button's payload keeps the "2" in the message's metadata."""
+    message = tracker.latest_message or {}
+    return str((message.get("metadata") or {}).get("typed") or message.get("text") or "")
+
+
 def channel(tracker: Tracker) -> str:
     return tracker.get_latest_input_channel() or "unknown"
 

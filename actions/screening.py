@@ -18,6 +18,7 @@ from actions.common import (
     protocol_for,
     say,
     say_key,
+    typed_text,
     yes_no_options,
 )
 from actions.form_validation import PrescreenFormValidationAction
@@ -143,7 +144,8 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
             help_text = msg("reask", lang, help=question.help.get(lang))
             return self.reject("answer", dispatcher, tracker, help_text, not_sure)
         snap = await in_thread(
-            screenings.record_answer, tracker.sender_id, question.id, str(value), understood
+            screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker),
+            understood,
         )
         if "crisis" in question.flags and understood.answer.value == "yes":
             await show_crisis_help(dispatcher, tracker)
@@ -322,7 +324,7 @@ async def answer_instead(tracker: Tracker) -> list[EventType] | None:
     if understood is None or understood.answer.unsure:
         return None
     snap = await in_thread(
-        screenings.record_answer, tracker.sender_id, question.id, text, understood
+        screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker), understood
     )
     return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
 

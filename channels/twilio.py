@@ -157,6 +157,8 @@ class TwilioInput(twilio.TwilioInput):
                 tracker = await agent.tracker_store.retrieve(message.sender_id)
                 payload = numbered_payload(tracker, message.text or "")
                 if payload is not None:
+                    # What the patient typed is kept, for the answer "as typed".
+                    message.metadata = {**(message.metadata or {}), "typed": message.text}
                     message.text = payload
             return await on_new_message(message)
 
