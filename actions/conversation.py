@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import language, protocol_for, say, say_key
-from actions.screening import answer_instead, show_crisis_help
+from actions.screening import answer_instead, crisis_safety_net, show_crisis_help
 
 FAQ_PREFIX = "faq_"
 
@@ -22,6 +22,7 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         if (answered := await answer_instead(tracker)) is not None:
             return answered
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
@@ -42,6 +43,7 @@ class ActionMedicalAdvice(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         if (answered := await answer_instead(tracker)) is not None:
             return answered
         say_key(dispatcher, tracker, "medical_advice")
@@ -69,6 +71,7 @@ class ActionBotChallenge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         if (answered := await answer_instead(tracker)) is not None:
             return answered
         say_key(dispatcher, tracker, "bot_challenge")
@@ -82,6 +85,7 @@ class ActionGoodbye(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         say_key(dispatcher, tracker, "goodbye")
         return []
 
@@ -110,5 +114,6 @@ class ActionDefaultFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         say_key(dispatcher, tracker, "fallback")
         return [UserUtteranceReverted()]

@@ -28,6 +28,7 @@ from bot.engine import Status
 from bot.messages import msg
 from bot.protocol import Protocol
 from bot.questions import UNSURE, Option, interpret, render
+from bot.safety import mentions_crisis
 
 OUTCOME_SLOT = "screening_outcome"
 
@@ -100,6 +101,7 @@ class ActionConsentDeclined(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         await in_thread(screenings.decline, tracker.sender_id)
         say_key(dispatcher, tracker, "consent_declined")
         return []
@@ -132,6 +134,7 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
         domain: DomainDict,
     ) -> dict[str, Any]:
         lang = language(tracker)
+        help_shown = await crisis_safety_net(dispatcher, tracker)
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
         if snap is None:  # no consent recorded: the form cannot have been started properly
             return {"answer": None, OUTCOME_SLOT: None}
@@ -147,7 +150,7 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
             screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker),
             understood,
         )
-        if "crisis" in question.flags and understood.answer.value == "yes":
+        if "crisis" in question.flags and understood.answer.value == "yes" and not help_shown:
             await show_crisis_help(dispatcher, tracker)
         result = self.accepted("answer", None)
         result[OUTCOME_SLOT] = outcome_value(snap.evaluation.status)
@@ -228,6 +231,7 @@ class ActionExplainQuestion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         if (answered := await answer_instead(tracker)) is not None:
             return answered
         lang = language(tracker)
@@ -249,6 +253,7 @@ class ActionCorrectAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         lang = language(tracker)
         text = tracker.latest_message.get("text") or ""
         protocol = await protocol_for(tracker)
@@ -286,6 +291,7 @@ class ActionStopScreening(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
         await in_thread(screenings.stop, tracker.sender_id)
         say_key(dispatcher, tracker, "stop")
         return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("answer", None)]
@@ -327,6 +333,18 @@ async def answer_instead(tracker: Tracker) -> list[EventType] | None:
         screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker), understood
     )
     return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
+
+
+async def crisis_safety_net(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Show crisis help for a message that says so, whatever intent NLU gave it.
+
+    Returns whether help was shown. The crisis intent's own action shows it already.
+    """
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    if intent == "express_crisis" or not mentions_crisis(typed_text(tracker)):
+        return False
+    await show_crisis_help(dispatcher, tracker)
+    return True
 
 
 async def show_crisis_help(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:

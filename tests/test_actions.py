@@ -392,3 +392,19 @@ async def test_an_answer_that_looks_like_a_question_is_taken_as_the_answer(datab
         SENDER, "is it safe?", "faq_safety", active_loop="screening_form",
         slots={"requested_slot": "answer"}))
     assert "strict ethical guidelines" in texts(messages)
+
+
+async def test_crisis_words_read_as_a_stop_still_show_help_first(database_url):
+    """The NLU model may read "I don't want to be here anymore" as "stop": help comes first."""
+    await start()
+    _, messages = await run(ActionStopScreening(), tracker_dict(
+        SENDER, "I don't want to be here anymore", "stop", active_loop="screening_form"))
+    assert "Your safety matters most" in messages[0]["text"]
+    assert "What we keep" in texts(messages[1:])
+
+
+async def test_crisis_words_in_an_answer_show_help_once(database_url):
+    await start()
+    _, messages = await reply("yes, and honestly I want to end my life")
+    assert texts(messages).count("Your safety matters most") == 1
+    assert stored_answers()["diagnosis"].value == "yes"
