@@ -12,7 +12,7 @@ NODE_MODULES := node_modules/.package-lock.json
 run: install $(MODEL) .env $(NODE_MODULES)
 	$(BIN)/python -m bot run
 
-test: install $(MODEL) lint validate test-unit test-postgres test-stories test-nlu test-e2e test-browser
+test: install $(MODEL) lint validate test-unit test-postgres test-stories test-nlu test-e2e
 
 install: $(VENV)/.installed
 
@@ -63,13 +63,15 @@ test-nlu: $(MODEL)
 	$(RASA) test nlu --model $(MODEL) --nlu tests/nlu/heldout.yml --out results/nlu
 	$(BIN)/python scripts/nlu_accuracy.py results/nlu/intent_report.json 0.95
 
-test-e2e: $(MODEL)
-	$(BIN)/pytest -m "e2e and not browser" -q
+# The real stack, started once: REST, Telegram and Twilio stand-ins, and headless Chromium on the
+# study page and the console (screenshots land in artifacts/screenshots/).
+test-e2e: $(MODEL) browser-deps $(NODE_MODULES)
+	$(BIN)/pytest -m "e2e" -q
 
 browser-deps:
 	scripts/install-chromium
 
-# Headless Chromium against the real stack; screenshots land in artifacts/screenshots/.
+# Only the headless-Chromium tests.
 test-browser: $(MODEL) browser-deps $(NODE_MODULES)
 	$(BIN)/pytest -m "browser" -q
 
