@@ -46,6 +46,8 @@ class ValidateContactForm(PrescreenFormValidationAction):
         self, slot: str, clean: Any, error_key: str, value: Any,
         dispatcher: CollectingDispatcher, tracker: Tracker,
     ) -> dict[str, Any]:
+        if (stopped := self.stop_requested(slot, tracker)) is not None:
+            return stopped
         cleaned = clean(str(value or ""))
         if cleaned is None:
             return self.reject(slot, dispatcher, tracker, msg(error_key, language(tracker)))
@@ -75,6 +77,8 @@ class ValidateContactForm(PrescreenFormValidationAction):
     async def validate_details_confirmed(
         self, value, dispatcher, tracker, domain
     ) -> dict[str, Any]:
+        if (stopped := self.stop_requested("details_confirmed", tracker)) is not None:
+            return stopped
         answer = yes_no_reply(value)
         if answer == "yes":
             return self.accepted("details_confirmed", "yes")
@@ -85,6 +89,8 @@ class ValidateContactForm(PrescreenFormValidationAction):
                            msg("invalid_yes_no", language(tracker)))
 
     async def validate_contact_consent(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        if (stopped := self.stop_requested("contact_consent", tracker)) is not None:
+            return stopped
         answer = yes_no_reply(value)
         if answer is None:
             return self.reject("contact_consent", dispatcher, tracker,
@@ -223,6 +229,8 @@ class ValidateOptinForm(PrescreenFormValidationAction):
         return "validate_optin_form"
 
     async def validate_optin_email(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        if (stopped := self.stop_requested("optin_email", tracker)) is not None:
+            return stopped
         cleaned = contact.clean_email(str(value or ""))
         if cleaned is None:
             return self.reject("optin_email", dispatcher, tracker,
@@ -230,6 +238,8 @@ class ValidateOptinForm(PrescreenFormValidationAction):
         return self.accepted("optin_email", cleaned)
 
     async def validate_optin_consent(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        if (stopped := self.stop_requested("optin_consent", tracker)) is not None:
+            return stopped
         answer = yes_no_reply(value)
         if answer is None:
             return self.reject("optin_consent", dispatcher, tracker,

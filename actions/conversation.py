@@ -8,7 +8,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import language, protocol_for, say, say_key
-from actions.screening import answer_instead, crisis_safety_net, show_crisis_help
+from actions.safety import crisis_safety_net, show_crisis_help
+from actions.screening import answer_instead
 
 FAQ_PREFIX = "faq_"
 

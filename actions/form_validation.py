@@ -11,10 +11,14 @@ import abc
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
 
-from actions.common import language, say
+from actions.common import language, say, typed_text
+from actions.safety import crisis_safety_net
+from bot.contact import is_stop_request
 from bot.messages import msg
 from bot.questions import Option
 
@@ -30,6 +34,13 @@ class PrescreenFormValidationAction(FormValidationAction, metaclass=abc.ABCMeta)
     @abc.abstractmethod
     def name(self) -> str:
         """``validate_<form>``."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        # Whatever field is asked, a message about self-harm is answered with help first.
+        await crisis_safety_net(dispatcher, tracker)
+        return await super().run(dispatcher, tracker, domain)
 
     @staticmethod
     def attempts(tracker: Tracker) -> int:
@@ -58,3 +69,15 @@ class PrescreenFormValidationAction(FormValidationAction, metaclass=abc.ABCMeta)
     @staticmethod
     def accepted(slot: str, value: Any) -> dict[str, Any]:
         return {slot: value, ATTEMPTS_SLOT: 0}
+
+    @staticmethod
+    def stop_requested(slot: str, tracker: Tracker) -> dict[str, Any] | None:
+        """End the form when the patient asks to stop instead of giving a field.
+
+        The contact and opt-in fields take any text (a surname may look like a command to the
+        NLU), so a stop is recognised here, by its exact words. The form's closing action then
+        sees no consent and keeps nothing.
+        """
+        if not is_stop_request(typed_text(tracker)):
+            return None
+        return {slot: None, "requested_slot": None, ATTEMPTS_SLOT: 0}

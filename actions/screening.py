@@ -22,13 +22,13 @@ from actions.common import (
     yes_no_options,
 )
 from actions.form_validation import PrescreenFormValidationAction
+from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
 from bot.corrections import find_correction
 from bot.engine import Status
 from bot.messages import msg
 from bot.protocol import Protocol
 from bot.questions import UNSURE, Option, interpret, render
-from bot.safety import mentions_crisis
 
 OUTCOME_SLOT = "screening_outcome"
 
@@ -134,7 +134,7 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
         domain: DomainDict,
     ) -> dict[str, Any]:
         lang = language(tracker)
-        help_shown = await crisis_safety_net(dispatcher, tracker)
+        help_shown = crisis_message(tracker)  # the base class has shown help for it
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
         if snap is None:  # no consent recorded: the form cannot have been started properly
             return {"answer": None, OUTCOME_SLOT: None}
@@ -333,30 +333,6 @@ async def answer_instead(tracker: Tracker) -> list[EventType] | None:
         screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker), understood
     )
     return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
-
-
-async def crisis_safety_net(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
-    """Show crisis help for a message that says so, whatever intent NLU gave it.
-
-    Returns whether help was shown. The crisis intent's own action shows it already.
-    """
-    intent = (tracker.latest_message.get("intent") or {}).get("name")
-    if intent == "express_crisis" or not mentions_crisis(typed_text(tracker)):
-        return False
-    await show_crisis_help(dispatcher, tracker)
-    return True
-
-
-async def show_crisis_help(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-    """Where to get help now, as the site words it. Shown before anything else."""
-    lang = language(tracker)
-    protocol = await protocol_for(tracker)
-    say(
-        dispatcher,
-        tracker,
-        f"{msg('crisis_intro', lang)} {protocol.site.crisis_help.get(lang)}",
-    )
-    await in_thread(screenings.mark_crisis_help_shown, tracker.sender_id)
 
 
 def _trial_values(protocol: Protocol, lang: str = "en") -> dict[str, str]:

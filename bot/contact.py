@@ -71,3 +71,15 @@ def clean_other_language(text: str) -> str | None:
     if not value or len(value) > 40 or not re.fullmatch(r"[^\W\d_]+(?:[ -][^\W\d_]+)*", value):
         return None
     return value.title()
+
+
+_STOP_REQUESTS = {
+    "stop", "stop please", "please stop", "cancel", "quit", "exit", "end", "stop it",
+    "i want to stop", "i'd like to stop", "i don't want to continue", "no more questions",
+    "leave me alone", "never mind", "nevermind", "forget it", "i changed my mind",
+}
+
+
+def is_stop_request(text: str) -> bool:
+    """A reply that asks to stop rather than give the field (an exact phrase, not a surname)."""
+    return normalise(text) in _STOP_REQUESTS

@@ -408,3 +408,19 @@ async def test_crisis_words_in_an_answer_show_help_once(database_url):
     _, messages = await reply("yes, and honestly I want to end my life")
     assert texts(messages).count("Your safety matters most") == 1
     assert stored_answers()["diagnosis"].value == "yes"
+
+
+async def test_a_surname_that_looks_like_a_command_is_still_a_surname(database_url):
+    state = contact_state("last_name", "Console")
+    state["latest_message"]["intent"] = {"name": "stop", "confidence": 0.53}
+    events, _ = await run(ValidateContactForm(), state)
+    assert slot_events(events)["last_name"] == "Console"
+
+
+async def test_asking_to_stop_during_the_contact_form_ends_it_and_keeps_nothing(database_url):
+    events, _ = await run(ValidateContactForm(), contact_state("email", "I want to stop"))
+    slots = slot_events(events)
+    assert slots["email"] is None and slots["requested_slot"] is None
+    _, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "stop", slots={
+        "first_name": "Li", "last_name": "Wei"}))
+    assert "won't send your details" in texts(messages)
