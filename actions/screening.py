@@ -24,7 +24,7 @@ from actions.common import (
 from actions.form_validation import PrescreenFormValidationAction
 from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
-from bot.corrections import find_correction
+from bot.corrections import find_correction, is_correction_worded
 from bot.engine import Status
 from bot.messages import msg
 from bot.protocol import Protocol
@@ -256,6 +256,10 @@ class ActionCorrectAnswer(Action):
         await crisis_safety_net(dispatcher, tracker)
         lang = language(tracker)
         text = tracker.latest_message.get("text") or ""
+        # Without a word of correction ("actually", "I meant"...), a plain answer to the current
+        # question is that answer, even if NLU took it for a correction.
+        if not is_correction_worded(text) and (answered := await answer_instead(tracker)):
+            return answered
         protocol = await protocol_for(tracker)
         answered = await in_thread(screenings.answered_questions, tracker.sender_id)
         if not answered:

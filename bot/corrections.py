@@ -17,6 +17,12 @@ _PREFIX = re.compile(
 )
 
 
+_CHANGE = re.compile(
+    r"\b(?:actually|sorry|oops|wait|i meant|i mean|correction|correct|change|wrong|mistake|"
+    r"earlier|previous|before|instead)\b"
+)
+
+
 @dataclass(frozen=True)
 class Correction:
     question: Question
@@ -26,6 +32,11 @@ class Correction:
 
 def strip_preamble(text: str) -> str:
     return _PREFIX.sub("", normalise(text)).strip()
+
+
+def is_correction_worded(text: str) -> bool:
+    """Whether a message says it corrects something ("actually...", "sorry, I meant...")."""
+    return bool(_CHANGE.search(normalise(text)))
 
 
 def _keyword_hits(question: Question, text: str) -> int:

@@ -424,3 +424,13 @@ async def test_asking_to_stop_during_the_contact_form_ends_it_and_keeps_nothing(
     _, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "stop", slots={
         "first_name": "Li", "last_name": "Wei"}))
     assert "won't send your details" in texts(messages)
+
+
+async def test_a_plain_answer_read_as_a_correction_answers_the_current_question(database_url):
+    await start()
+    await reply("yes")  # diagnosis
+    await run(ActionCorrectAnswer(), tracker_dict(
+        SENDER, "prednisone and cellcept", "correct", active_loop="screening_form",
+        slots={"requested_slot": "answer"}))
+    assert stored_answers()["lupus_meds"].value == ["prednisone", "mycophenolate_mofetil"]
+    assert stored_answers()["diagnosis"].value == "yes"
