@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import Select
 
 from bot.db import session_scope
 from bot.messages import msg
@@ -196,19 +198,56 @@ def lead_as_dict(lead: Lead) -> dict[str, Any]:
     }
 
 
-def queue(session: Session, trial_id: str | None = None, status: str | None = None) -> list[Lead]:
+@dataclass(frozen=True)
+class QueueFilters:
+    trial_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None  # when the lead arrived, inclusive
+    until: datetime | None = None  # exclusive
+    search: str = ""  # words of a name, or of an email where emails may be searched
+
+    def describe(self) -> str:
+        """The filters for the audit trail: which ones were used, never the words searched for."""
+        parts = [
+            f"trial={self.trial_id}" if self.trial_id else "",
+            f"status={self.status}" if self.status else "",
+            f"since={self.since.date()}" if self.since else "",
+            f"until={self.until.date()}" if self.until else "",
+            "search" if self.search.strip() else "",
+        ]
+        return ", ".join(p for p in parts if p) or "none"
+
+
+def _search_terms(search: str) -> list[str]:
+    return [t for t in re.split(r"\s+", search.strip().lower()) if t][:5]
+
+
+def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
+    """The queue, newest first. Every word searched for must match a name (or an email, for those
+    allowed to search by email), so a monitor cannot find a patient by guessing an address."""
     query = (
         select(Lead)
         .options(selectinload(Lead.screening), selectinload(Lead.events))
         .order_by(Lead.created_at.desc())
     )
-    if trial_id:
-        query = query.where(Lead.trial_id == trial_id)
-    if status:
-        query = query.where(Lead.status == status)
-    return list(session.execute(query).scalars())
+    if filters.trial_id:
+        query = query.where(Lead.trial_id == filters.trial_id)
+    if filters.status:
+        query = query.where(Lead.status == filters.status)
+    if filters.since:
+        query = query.where(Lead.created_at >= filters.since)
+    if filters.until:
+        query = query.where(Lead.created_at < filters.until)
+    conditions = []
+    for term in _search_terms(filters.search):
+        fields = [Lead.first_name, Lead.last_name] + ([Lead.email] if search_emails else [])
+        conditions.append(or_(*(func.lower(f).contains(term, autoescape=True) for f in fields)))
+    if conditions:
+        query = query.where(and_(*conditions))
+    return query
 
 
 def queue_as_dicts(trial_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
     with session_scope() as session:
-        return [lead_as_dict(lead) for lead in queue(session, trial_id, status)]
+        filters = QueueFilters(trial_id=trial_id, status=status)
+        return [lead_as_dict(lead) for lead in session.execute(queue_query(filters)).scalars()]

@@ -10,35 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.sql import Select
 
 from bot.console import masking, trials
 from bot.console.accounts import staff_names
 from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc
 from bot.console.trials import CriterionText
+from bot.leads import QueueFilters, queue_query
 from bot.models import Lead
-
-
-@dataclass(frozen=True)
-class QueueFilters:
-    trial_id: str | None = None
-    status: str | None = None
-    since: datetime | None = None  # when the lead arrived, inclusive
-    until: datetime | None = None  # exclusive
-    search: str = ""  # words of a name, or of an email for those who see emails
-
-    def describe(self) -> str:
-        """The filters for the audit trail: which ones were used, never the words searched for."""
-        parts = [
-            f"trial={self.trial_id}" if self.trial_id else "",
-            f"status={self.status}" if self.status else "",
-            f"since={self.since.date()}" if self.since else "",
-            f"until={self.until.date()}" if self.until else "",
-            "search" if self.search.strip() else "",
-        ]
-        return ", ".join(p for p in parts if p) or "none"
 
 
 @dataclass(frozen=True)
@@ -74,35 +54,6 @@ class QueueRow:
         return f"{self.first_name} {self.last_name}".strip()
 
 
-def _search_terms(search: str) -> list[str]:
-    return [t for t in re.split(r"\s+", search.strip().lower()) if t][:5]
-
-
-def _query(filters: QueueFilters, search_emails: bool) -> Select:
-    query = (
-        select(Lead)
-        .options(selectinload(Lead.screening), selectinload(Lead.events))
-        .order_by(Lead.created_at.desc())
-    )
-    if filters.trial_id:
-        query = query.where(Lead.trial_id == filters.trial_id)
-    if filters.status:
-        query = query.where(Lead.status == filters.status)
-    if filters.since:
-        query = query.where(Lead.created_at >= filters.since)
-    if filters.until:
-        query = query.where(Lead.created_at < filters.until)
-    conditions = []
-    for term in _search_terms(filters.search):
-        fields = [Lead.first_name, Lead.last_name] + ([Lead.email] if search_emails else [])
-        conditions.append(
-            or_(*(func.lower(f).contains(term, autoescape=True) for f in fields))
-        )
-    if conditions:
-        query = query.where(and_(*conditions))
-    return query
-
-
 def person_shown(names: dict[str, str], actor: str | None, sees_contacts: bool) -> str | None:
     """Staff are shown by name; an actor without an account is masked like any email."""
     if actor is None:
@@ -114,7 +65,7 @@ def person_shown(names: dict[str, str], actor: str | None, sees_contacts: bool) 
 
 def load_queue(session: Session, filters: QueueFilters, sees_contacts: bool) -> list[QueueRow]:
     names = staff_names(session)
-    leads = session.execute(_query(filters, search_emails=sees_contacts)).scalars().all()
+    leads = session.execute(queue_query(filters, search_emails=sees_contacts)).scalars().all()
     return [_row(lead, names, sees_contacts) for lead in leads]
 
 

@@ -25,8 +25,9 @@ from bot.console.auth import audit_here, coordinator_only, current, safe_next, s
 from bot.console.formatting import LEAD_STATUS
 from bot.console.models import Role, StaffUser
 from bot.console.params import choice, day_range, parse_day
-from bot.console.queue import QueueFilters, load_lead, load_queue, person_shown, to_csv
+from bot.console.queue import load_lead, load_queue, person_shown, to_csv
 from bot.db import session_scope
+from bot.leads import QueueFilters
 from bot.models import Lead, LeadStatus
 
 bp = Blueprint("queue", __name__)
