@@ -73,6 +73,17 @@ def set_active(email: str, active: bool) -> None:
             session.query(StaffSession).filter(StaffSession.staff_id == user.id).delete()
 
 
+def set_password(email: str, password: str) -> None:
+    """A new password for someone who forgot theirs; sessions signed in with the old one end."""
+    with session_scope() as session:
+        user = find_staff(session, normalise_email(email))
+        if user is None:
+            raise AccountError(f"no account for {email}")
+        check_password_rules(password, user.email)
+        user.password_hash = _hasher.hash(password)
+        session.query(StaffSession).filter(StaffSession.staff_id == user.id).delete()
+
+
 def list_staff() -> list[StaffUser]:
     with session_scope() as session:
         users = list(session.execute(select(StaffUser).order_by(StaffUser.email)).scalars())

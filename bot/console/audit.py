@@ -27,6 +27,8 @@ class Action:
     ASSIGN = "assign"
     STAFF_ADDED = "staff_added"
     STAFF_DISABLED = "staff_disabled"
+    STAFF_ENABLED = "staff_enabled"
+    PASSWORD_RESET = "password_reset"
 
     LABELS = {
         SIGN_IN: "Signed in",
@@ -42,6 +44,8 @@ class Action:
         ASSIGN: "Assigned",
         STAFF_ADDED: "Staff account added",
         STAFF_DISABLED: "Staff account disabled",
+        STAFF_ENABLED: "Staff account enabled again",
+        PASSWORD_RESET: "Password reset",
     }
 
 

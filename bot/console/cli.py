@@ -3,7 +3,9 @@
   python -m bot staff add --email E --name N --role coordinator|monitor   (asks for the password)
   python -m bot staff add ... --password-stdin                            (reads it from stdin)
   python -m bot staff list
-  python -m bot staff disable --email E
+  python -m bot staff disable --email E                                    (ends its sessions)
+  python -m bot staff enable --email E
+  python -m bot staff password --email E [--password-stdin]               (ends its sessions)
   python -m bot console [--port 5006]                                      (on 127.0.0.1 only)
 """
 
@@ -45,6 +47,16 @@ def _staff(sub: argparse._SubParsersAction) -> None:
     disable = actions.add_parser("disable", help="stop an account signing in; ends its sessions")
     disable.add_argument("--email", required=True)
 
+    enable = actions.add_parser("enable", help="let a disabled account sign in again")
+    enable.add_argument("--email", required=True)
+
+    password = actions.add_parser(
+        "password", help="set a new password; ends the account's sessions"
+    )
+    password.add_argument("--email", required=True)
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the password from the first line of standard input")
+
     def run(args: argparse.Namespace) -> int:
         from bot.console import accounts, audit
         from bot.db import init_db
@@ -63,6 +75,16 @@ def _staff(sub: argparse._SubParsersAction) -> None:
                 audit.record(audit.Action.STAFF_DISABLED, "command line",
                              detail=accounts.normalise_email(args.email))
                 print(f"disabled {args.email}")
+            elif args.staff_command == "enable":
+                accounts.set_active(args.email, True)
+                audit.record(audit.Action.STAFF_ENABLED, "command line",
+                             detail=accounts.normalise_email(args.email))
+                print(f"enabled {args.email}")
+            elif args.staff_command == "password":
+                accounts.set_password(args.email, _read_password(args.password_stdin))
+                audit.record(audit.Action.PASSWORD_RESET, "command line",
+                             detail=accounts.normalise_email(args.email))
+                print(f"new password set for {args.email}; its sessions have ended")
             else:
                 users = accounts.list_staff()
                 if not users:

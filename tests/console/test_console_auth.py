@@ -57,6 +57,37 @@ def test_staff_added_on_the_command_line_get_an_argon2_hash_and_are_listed(datab
     assert audit_actions() == [Action.STAFF_ADDED]
 
 
+def test_a_forgotten_password_is_reset_on_the_command_line_and_old_sessions_end(
+    app, coordinator, database_url
+):
+    env = {**os.environ, "DATABASE_URL": database_url}
+    reset = subprocess.run(
+        [sys.executable, "-m", "bot", "staff", "password", "--email", COORDINATOR,
+         "--password-stdin"],
+        input="a brand new passphrase\n", capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env=env, check=True,
+    )
+    assert "new password set" in reset.stdout
+    assert coordinator.get("/queue").status_code == 302  # the old session has ended
+    assert sign_in(app.test_client(), COORDINATOR).status_code == 401  # the old password fails
+    assert sign_in(app.test_client(), COORDINATOR, "a brand new passphrase").status_code == 302
+    assert Action.PASSWORD_RESET in audit_actions()
+
+
+def test_a_reset_password_must_follow_the_rules_and_name_an_account(staff):
+    with pytest.raises(accounts.AccountError, match="12 characters"):
+        accounts.set_password(COORDINATOR, "short")
+    with pytest.raises(accounts.AccountError, match="no account"):
+        accounts.set_password("nobody@site.example", "a long enough passphrase")
+
+
+def test_a_disabled_account_can_be_enabled_again(app, staff):
+    accounts.set_active(COORDINATOR, False)
+    assert sign_in(app.test_client(), COORDINATOR).status_code == 401
+    accounts.set_active(COORDINATOR, True)
+    assert sign_in(app.test_client(), COORDINATOR).status_code == 302
+
+
 def test_a_short_password_or_an_unknown_role_is_refused(database_url):
     with pytest.raises(accounts.AccountError, match="12 characters"):
         accounts.add_staff("x@site.example", "X", "coordinator", "short")
