@@ -228,7 +228,7 @@ def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
     query = (
         select(Lead)
         .options(selectinload(Lead.screening), selectinload(Lead.events))
-        .order_by(Lead.created_at.desc())
+        .order_by(Lead.created_at.desc(), Lead.id)
     )
     if filters.trial_id:
         query = query.where(Lead.trial_id == filters.trial_id)

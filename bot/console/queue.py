@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.console import masking, trials
@@ -63,10 +63,38 @@ def person_shown(names: dict[str, str], actor: str | None, sees_contacts: bool) 
     return actor if sees_contacts else masking.scrub(actor)
 
 
+PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    total: int  # leads matching the filters, on every page
+    page: int
+    pages: int
+
+
 def load_queue(session: Session, filters: QueueFilters, sees_contacts: bool) -> list[QueueRow]:
+    """Every lead matching the filters (for the CSV export)."""
     names = staff_names(session)
     leads = session.execute(queue_query(filters, search_emails=sees_contacts)).scalars().all()
     return [_row(lead, names, sees_contacts) for lead in leads]
+
+
+def load_queue_page(
+    session: Session, filters: QueueFilters, sees_contacts: bool, page: int,
+    per_page: int = PER_PAGE,
+) -> QueuePage:
+    """One page of the queue, newest first; a page past the end shows the last one."""
+    query = queue_query(filters, search_emails=sees_contacts)
+    total = session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())
+    ).scalar_one()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    leads = session.execute(query.offset((page - 1) * per_page).limit(per_page)).scalars().all()
+    names = staff_names(session)
+    return QueuePage([_row(lead, names, sees_contacts) for lead in leads], total, page, pages)
 
 
 def load_lead(session: Session, lead_id: str, sees_contacts: bool) -> QueueRow | None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.console.audit import Action
 from bot.console.models import AuditEvent
+from bot.console.queue import PER_PAGE
 from bot.db import session_scope
 from bot.models import Lead, LeadEvent
 from tests.console.support import COORDINATOR, T0, add_lead, add_screening, post_form
@@ -161,6 +162,25 @@ def test_the_csv_export_has_the_filtered_queue_and_is_audited(coordinator):
     assert row["to_confirm"].startswith("I3 have lupus antibodies")
     [entry] = audit_entries(Action.EXPORT_CSV)
     assert entry.detail == "1 lead(s); filters: status=new"
+
+
+def test_a_long_queue_comes_in_pages_that_keep_the_filters_and_the_csv_has_every_lead(
+    coordinator,
+):
+    leads = [
+        add_lead(add_screening(f"p-{i}"), first=f"Pat{i}", created_at=T0 + timedelta(hours=i))
+        for i in range(PER_PAGE + 3)
+    ]
+    newest_first = leads[::-1]
+    first = coordinator.get("/queue?status=new").get_data(as_text=True)
+    assert rows_of(first) == newest_first[:PER_PAGE]
+    assert f"{PER_PAGE + 3} leads · page 1 of 2" in first
+    assert 'href="/queue?page=2&amp;status=new"' in first
+    second = coordinator.get("/queue?status=new&page=2").get_data(as_text=True)
+    assert rows_of(second) == newest_first[PER_PAGE:]
+    assert rows_of(coordinator.get("/queue?page=99").get_data(as_text=True)) == rows_of(second)
+    exported = coordinator.get("/queue.csv?status=new").get_data(as_text=True).lstrip("\ufeff")
+    assert len(list(csv.DictReader(io.StringIO(exported)))) == PER_PAGE + 3
 
 
 def test_the_csv_cannot_carry_a_spreadsheet_formula(coordinator):

@@ -24,8 +24,8 @@ from bot.console.audit import Action
 from bot.console.auth import audit_here, coordinator_only, current, safe_next, settings
 from bot.console.formatting import LEAD_STATUS
 from bot.console.models import Role, StaffUser
-from bot.console.params import choice, day_range, parse_day
-from bot.console.queue import load_lead, load_queue, person_shown, to_csv
+from bot.console.params import choice, day_range, page_number, parse_day
+from bot.console.queue import load_lead, load_queue, load_queue_page, person_shown, to_csv
 from bot.db import session_scope
 from bot.leads import QueueFilters
 from bot.models import Lead, LeadStatus
@@ -68,11 +68,15 @@ def queue() -> ResponseReturnValue:
     filters, form = _filters()
     staff = current()
     with session_scope() as db:
-        rows = load_queue(db, filters, staff.sees_contact_details)
+        page = load_queue_page(
+            db, filters, staff.sees_contact_details, page_number(request.args.get("page"))
+        )
         stored_trials = list(db.execute(select(Lead.trial_id).distinct()).scalars())
     return render_template(
         "queue.html",
-        rows=rows,
+        rows=page.rows,
+        page=page,
+        query={k: v for k, v in form.items() if v},
         form=form,
         trials=trials.trial_choices(stored_trials),
         statuses=LEAD_STATUS,
