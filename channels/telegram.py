@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +31,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.protocol import trials_dir
+
+logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
@@ -126,6 +129,8 @@ class TelegramInput(telegram.TelegramInput):
         super().__init__(access_token, verify, webhook_url, debug_mode)
         self.api_url = api_url
         self.secret_token = secret_token
+        self._output: TelegramOutput | None = None  # the webhook's, made with its blueprint
+        self._acks: set[asyncio.Task] = set()  # callback answers in flight
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def greet_on_start(message: UserMessage) -> Any:
@@ -143,10 +148,28 @@ class TelegramInput(telegram.TelegramInput):
                 return None
             return response.text("forbidden", status=403)
 
+        @webhook.middleware("request")
+        async def acknowledge_button(request: Request) -> None:
+            if request.method == "POST" and request.path.endswith("/webhook"):
+                self._acknowledge(callback_query_id(request.body))
+
         return webhook
+
+    def _acknowledge(self, query_id: str | None) -> None:
+        """Answer a button tap at once: until then the patient's Telegram shows it loading.
+
+        Rasa's connector never answers them. The answer runs beside the patient's turn, not
+        before it, so a slow Bot API does not hold up the reply.
+        """
+        if query_id is None or self._output is None:
+            return
+        task = asyncio.create_task(_answer_callback(self._output, query_id))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
 
     def get_output_channel(self) -> TelegramOutput:
         channel = TelegramOutput(self.access_token, self.api_url, self.secret_token)
+        self._output = channel
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -156,6 +179,24 @@ class TelegramInput(telegram.TelegramInput):
             except TelegramAPIError as error:
                 raise RasaException(f"Failed to set channel webhook: {error}") from error
         return channel
+
+
+def callback_query_id(body: bytes | str) -> str | None:
+    """The id of the button tap a webhook update carries, if it is one."""
+    try:
+        update = json.loads(body)
+    except ValueError:
+        return None
+    query = update.get("callback_query") if isinstance(update, dict) else None
+    query_id = query.get("id") if isinstance(query, dict) else None
+    return str(query_id) if query_id else None
+
+
+async def _answer_callback(channel: TelegramOutput, query_id: str) -> None:
+    try:
+        await channel.answer_callback_query(query_id)
+    except TelegramAPIError as error:  # an old tap (over 15 minutes) can no longer be answered
+        logger.warning("could not answer a Telegram button tap: %s", type(error).__name__)
 
 
 async def _register_webhook(channel: TelegramOutput, url: str | None) -> None:

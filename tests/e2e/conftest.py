@@ -109,7 +109,8 @@ class StandIn:
 
 
 def telegram_routes(stand_in: StandIn) -> list[web.RouteDef]:
-    """The Bot API methods Rasa's connector calls: getMe, setWebhook, sendMessage."""
+    """The Bot API methods the connector calls: getMe, setWebhook, sendMessage,
+    answerCallbackQuery."""
     message_ids = itertools.count(1)
 
     async def method(request: web.Request) -> web.Response:
@@ -128,7 +129,7 @@ def telegram_routes(stand_in: StandIn) -> list[web.RouteDef]:
         if name == "getMe":
             result: Any = {"id": 1234567890, "is_bot": True, "first_name": "Prescreen",
                            "username": TELEGRAM_BOT}
-        elif name == "setWebhook":
+        elif name in ("setWebhook", "answerCallbackQuery"):
             result = True
         elif name == "sendMessage":
             chat_id = int(params["chat_id"])

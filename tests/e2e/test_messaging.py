@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -91,6 +92,7 @@ class TelegramPatient:
         self.user = {"id": chat_id, "is_bot": False, "first_name": first_name}
         self.chat = {"id": chat_id, "type": "private", "first_name": first_name}
         self.received: list[Call] = []
+        self.tapped: set[str] = set()  # the ids of the patient's button taps
 
     def _deliver(self, update: dict[str, Any], secret: str | None = TELEGRAM_SECRET) -> int:
         mark = self.stack.providers.telegram.mark()
@@ -124,10 +126,12 @@ class TelegramPatient:
         buttons = self.buttons()
         assert title in buttons, f"no button {title!r} under the bot's message: {buttons}"
         last = self.received[-1]
+        query_id = str(next(_ids))
+        self.tapped.add(query_id)
         return self._deliver({
             "update_id": next(_ids),
             "callback_query": {
-                "id": str(next(_ids)),
+                "id": query_id,
                 "from": self.user,
                 "chat_instance": "-1",
                 "data": buttons[title],
@@ -142,6 +146,21 @@ class TelegramPatient:
 
     def said(self) -> str:
         return "\n".join(self.texts)
+
+
+def answered_taps(stack: Stack) -> set[str]:
+    return {c.params["callback_query_id"] for c in stack.providers.telegram.calls
+            if c.method == "answerCallbackQuery"}
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """The bot answers a tap beside the patient's turn, so the answer may land a moment later."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_telegram_registers_its_webhook_with_the_secret_at_start_up(stack):
@@ -188,6 +207,8 @@ def test_a_whole_screening_on_telegram_ends_in_the_queue(stack):
     patient.taps("Yes, that's right")
     patient.taps("Yes, I agree")
     assert "We have submitted the contact information" in patient.said()
+
+    assert wait_for(lambda: patient.tapped <= answered_taps(stack))  # none left spinning
 
     screening, lead = screening_of(stack, "4242001")
     assert screening.channel == "telegram"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from channels.socketio import is_session_id
-from channels.telegram import TelegramOutput, greeting_for_start
+from channels.telegram import TelegramOutput, callback_query_id, greeting_for_start
 from channels.twilio import TwilioOutput
 
 
@@ -25,6 +25,16 @@ from channels.twilio import TwilioOutput
 )
 def test_telegrams_start_command_greets_the_patient(text, sent_to_rasa):
     assert greeting_for_start(text) == sent_to_rasa
+
+
+@pytest.mark.parametrize(("body", "query_id"), [
+    (b'{"update_id": 1, "callback_query": {"id": "4382", "data": "/affirm"}}', "4382"),
+    (b'{"update_id": 2, "message": {"text": "yes"}}', None),
+    (b"not json", None),
+    (b"[1, 2]", None),
+])
+def test_only_a_telegram_button_tap_is_acknowledged(body, query_id):
+    assert callback_query_id(body) == query_id
 
 
 def test_telegram_output_uses_the_configured_bot_api_server():
