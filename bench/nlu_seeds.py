@@ -58,7 +58,8 @@ def main(seeds: list[int]) -> None:
         for seed in seeds:
             accuracy, misses = heldout_accuracy(seed, Path(tmp))
             scores.append(accuracy)
-            print(f"seed {seed}: held-out accuracy {accuracy:.3f}, {len(misses)} missed")
+            line = f"seed {seed}: held-out accuracy {accuracy:.3f}, {len(misses)} missed"
+            print(line, flush=True)
             for intent, predicted, text in misses:
                 print(f"    {intent} -> {predicted}: {text}")
     print(f"min {min(scores):.3f}  median {statistics.median(scores):.3f}  "

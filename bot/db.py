@@ -62,12 +62,11 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def init_db(url: str | None = None) -> Engine:
-    """Create the tables that do not exist yet."""
-    import bot.console.models  # noqa: F401 - the staff console's tables
-    from bot.models import Base
+    """Bring the store's schema up to date: the Alembic migrations in ``bot/migrations/``."""
+    from bot import schema
 
     engine = get_engine(url)
-    Base.metadata.create_all(engine)
+    schema.upgrade(engine)
     return engine
 
 

@@ -30,14 +30,20 @@ def database_url(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch) ->
     url = request.config.getoption("--database-url") or f"sqlite:///{tmp_path / 'test.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
-    engine = db.init_db(url)
-    if not url.startswith("sqlite"):
-        from bot.models import Base
-
-        Base.metadata.drop_all(engine)
-        Base.metadata.create_all(engine)
+    if not url.startswith("sqlite"):  # a shared server: start from nothing, as SQLite does
+        _drop_everything(db.get_engine(url))
+    db.init_db(url)
     yield url
     db.dispose_all()
+
+
+def _drop_everything(engine) -> None:  # type: ignore[no-untyped-def]
+    import bot.console.models  # noqa: F401 - the console's tables
+    from bot.models import Base
+
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 @pytest.fixture(scope="session")
