@@ -8,24 +8,19 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import language, protocol_for, say, say_key
-from actions.safety import crisis_safety_net, show_crisis_help
-from actions.screening import answer_instead
+from actions.interruptions import Interruption, answer_instead
+from actions.safety import show_crisis_help
 
 FAQ_PREFIX = "faq_"
 
 
-class ActionAnswerFaq(Action):
+class ActionAnswerFaq(Interruption):
     """Answers a question about trials or this study from the protocol's FAQs, by topic."""
 
     def name(self) -> str:
         return "action_answer_faq"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
-        if (answered := await answer_instead(tracker)) is not None:
-            return answered
+    async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         protocol = await protocol_for(tracker)
         topic = intent.removeprefix(FAQ_PREFIX) if intent.startswith(FAQ_PREFIX) else None
@@ -37,18 +32,11 @@ class ActionAnswerFaq(Action):
         return []
 
 
-class ActionMedicalAdvice(Action):
+class ActionMedicalAdvice(Interruption):
+    message_key = "medical_advice"
+
     def name(self) -> str:
         return "action_medical_advice"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
-        if (answered := await answer_instead(tracker)) is not None:
-            return answered
-        say_key(dispatcher, tracker, "medical_advice")
-        return []
 
 
 class ActionCrisisHelp(Action):
@@ -65,56 +53,41 @@ class ActionCrisisHelp(Action):
         return await answer_instead(tracker) or []
 
 
-class ActionBotChallenge(Action):
+class ActionBotChallenge(Interruption):
+    message_key = "bot_challenge"
+
     def name(self) -> str:
         return "action_bot_challenge"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
-        if (answered := await answer_instead(tracker)) is not None:
-            return answered
-        say_key(dispatcher, tracker, "bot_challenge")
-        return []
 
+class ActionGoodbye(Interruption):
+    message_key = "goodbye"
+    may_be_an_answer = False
 
-class ActionGoodbye(Action):
     def name(self) -> str:
         return "action_goodbye"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
-        say_key(dispatcher, tracker, "goodbye")
-        return []
 
+class ActionThank(Interruption):
+    message_key = "thanks"
+    may_be_an_answer = False
 
-class ActionThank(Action):
     def name(self) -> str:
         return "action_thank"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        say_key(dispatcher, tracker, "thanks")
-        return []
 
-
-class ActionDefaultFallback(Action):
+class ActionDefaultFallback(Interruption):
     """Said when the bot cannot tell what a message means, outside a question.
 
     Like Rasa's own fallback, it forgets the message, so the conversation waits for the next one
     instead of predicting the fallback again.
     """
 
+    may_be_an_answer = False
+
     def name(self) -> str:
         return "action_default_fallback"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
+    async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         say_key(dispatcher, tracker, "fallback")
         return [UserUtteranceReverted()]

@@ -22,6 +22,7 @@ from actions.common import (
     yes_no_options,
 )
 from actions.form_validation import PrescreenFormValidationAction
+from actions.interruptions import OUTCOME_SLOT, Interruption, answer_instead, outcome_value
 from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
 from bot.corrections import find_correction, is_correction_worded
@@ -29,17 +30,6 @@ from bot.engine import Status
 from bot.messages import msg
 from bot.protocol import Protocol
 from bot.questions import UNSURE, Option, interpret, render
-
-OUTCOME_SLOT = "screening_outcome"
-
-
-def outcome_value(status: Status) -> str | None:
-    """The slot value the conversation's rules branch on."""
-    if status is Status.NOT_ELIGIBLE:
-        return "not_eligible"
-    if status in (Status.MAY_QUALIFY, Status.MAY_QUALIFY_CONFIRM):
-        return "may_qualify"
-    return None
 
 
 class ActionIntroduceStudy(Action):
@@ -222,18 +212,13 @@ class ActionScreeningOutcome(Action):
         return []
 
 
-class ActionExplainQuestion(Action):
+class ActionExplainQuestion(Interruption):
     """"Why do you ask?": the current question's reason, from the protocol."""
 
     def name(self) -> str:
         return "action_explain_question"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
-        if (answered := await answer_instead(tracker)) is not None:
-            return answered
+    async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         lang = language(tracker)
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
         question = snap.evaluation.next_question if snap else None
@@ -244,16 +229,15 @@ class ActionExplainQuestion(Action):
         return []
 
 
-class ActionCorrectAnswer(Action):
+class ActionCorrectAnswer(Interruption):
     """"Actually I'm 46": changes an earlier answer, or re-opens the question it names."""
+
+    may_be_an_answer = False  # only when it is not worded as a correction: decided below
 
     def name(self) -> str:
         return "action_correct_answer"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
+    async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         lang = language(tracker)
         text = tracker.latest_message.get("text") or ""
         # Without a word of correction ("actually", "I meant"...), a plain answer to the current
@@ -286,16 +270,15 @@ class ActionCorrectAnswer(Action):
         return [SlotSet(OUTCOME_SLOT, outcome), SlotSet("attempts", 0)]
 
 
-class ActionStopScreening(Action):
+class ActionStopScreening(Interruption):
     """The patient stops: say what is kept, keep the partial screening."""
+
+    may_be_an_answer = False
 
     def name(self) -> str:
         return "action_stop_screening"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        await crisis_safety_net(dispatcher, tracker)
+    async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         await in_thread(screenings.stop, tracker.sender_id)
         say_key(dispatcher, tracker, "stop")
         return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("answer", None)]
@@ -314,29 +297,6 @@ class ActionRestartScreening(Action):
         say_key(dispatcher, tracker, "restart")
         keep = [SlotSet("trial_id", tracker.get_slot("trial_id"))]
         return [ActiveLoop(None), AllSlotsReset(), *keep]
-
-
-async def answer_instead(tracker: Tracker) -> list[EventType] | None:
-    """Take a message that NLU read as a question to the bot as the answer it also is.
-
-    "Yes, my joints hurt" can look like a question about safety; during the screening, a reply
-    that clearly answers the current question is recorded as that answer, and the interruption is
-    skipped. Returns the events to return, or None when the message is not such an answer.
-    """
-    if tracker.active_loop_name != "screening_form":
-        return None
-    snap = await in_thread(screenings.snapshot, tracker.sender_id)
-    question = snap.evaluation.next_question if snap else None
-    text = tracker.latest_message.get("text") or ""
-    if question is None:
-        return None
-    understood = interpret(question, text, language(tracker))
-    if understood is None or understood.answer.unsure:
-        return None
-    snap = await in_thread(
-        screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker), understood
-    )
-    return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
 
 
 def _trial_values(protocol: Protocol, lang: str = "en") -> dict[str, str]:

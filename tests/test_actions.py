@@ -12,7 +12,15 @@ from actions.contact import (
     ValidateContactForm,
     ValidateOptinForm,
 )
-from actions.conversation import ActionAnswerFaq, ActionCrisisHelp, ActionMedicalAdvice
+from actions.conversation import (
+    ActionAnswerFaq,
+    ActionBotChallenge,
+    ActionCrisisHelp,
+    ActionDefaultFallback,
+    ActionGoodbye,
+    ActionMedicalAdvice,
+    ActionThank,
+)
 from actions.screening import (
     ActionAskAnswer,
     ActionConsentDeclined,
@@ -401,6 +409,18 @@ async def test_crisis_words_read_as_a_stop_still_show_help_first(database_url):
         SENDER, "I don't want to be here anymore", "stop", active_loop="screening_form"))
     assert "Your safety matters most" in messages[0]["text"]
     assert "What we keep" in texts(messages[1:])
+
+
+@pytest.mark.parametrize(("action", "intent"), [
+    (ActionThank(), "thank"), (ActionGoodbye(), "goodbye"), (ActionBotChallenge(), "bot_challenge"),
+    (ActionMedicalAdvice(), "ask_medical_advice"), (ActionAnswerFaq(), "faq_safety"),
+    (ActionExplainQuestion(), "ask_why"), (ActionDefaultFallback(), "nlu_fallback"),
+])
+async def test_crisis_words_show_help_first_whatever_nlu_read(database_url, action, intent):
+    await start()
+    _, messages = await run(action, tracker_dict(
+        SENDER, "thanks, but I keep thinking about killing myself", intent))
+    assert "Your safety matters most" in messages[0]["text"]
 
 
 async def test_crisis_words_in_an_answer_show_help_once(database_url):

@@ -1,0 +1,84 @@
+"""What a patient may say in the middle of a screening: a question, a correction, small talk.
+
+Every such action does two things first, in one place: the crisis safety net (help is shown
+whatever NLU made of the message), and, during the screening, a message that also answers the
+question asked ("yes, my joints hurt", read by NLU as a question about safety) is recorded as
+that answer instead of being treated as an interruption.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import in_thread, language, say_key, typed_text
+from actions.safety import crisis_safety_net
+from bot import screenings
+from bot.engine import Status
+from bot.questions import interpret
+
+OUTCOME_SLOT = "screening_outcome"
+
+
+def outcome_value(status: Status) -> str | None:
+    """The slot value the conversation's rules branch on."""
+    if status is Status.NOT_ELIGIBLE:
+        return "not_eligible"
+    if status in (Status.MAY_QUALIFY, Status.MAY_QUALIFY_CONFIRM):
+        return "may_qualify"
+    return None
+
+
+async def answer_instead(tracker: Tracker) -> list[EventType] | None:
+    """Take a message that NLU read as a question to the bot as the answer it also is.
+
+    During the screening, a reply that clearly answers the current question is recorded as that
+    answer, and the interruption is skipped. Returns the events to return, or None when the
+    message is not such an answer.
+    """
+    if tracker.active_loop_name != "screening_form":
+        return None
+    snap = await in_thread(screenings.snapshot, tracker.sender_id)
+    question = snap.evaluation.next_question if snap else None
+    text = tracker.latest_message.get("text") or ""
+    if question is None:
+        return None
+    understood = interpret(question, text, language(tracker))
+    if understood is None or understood.answer.unsure:
+        return None
+    snap = await in_thread(
+        screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker), understood
+    )
+    return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
+
+
+class Interruption(Action, metaclass=abc.ABCMeta):
+    """The base of the actions above. A subclass names itself and either says one message
+    (``message_key``, from ``bot/locales``) or overrides :meth:`respond`.
+
+    Abstract, so that the action server does not register it as an action of its own.
+    """
+
+    message_key: str = ""
+    # False where the message can never be an answer (goodbye) or decides that itself.
+    may_be_an_answer: bool = True
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The action's name in domain.yml."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
+        if self.may_be_an_answer and (answered := await answer_instead(tracker)) is not None:
+            return answered
+        return await self.respond(dispatcher, tracker)
+
+    async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        say_key(dispatcher, tracker, self.message_key)
+        return []
