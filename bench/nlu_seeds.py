@@ -47,7 +47,8 @@ def heldout_accuracy(seed: int, workdir: Path) -> tuple[float, list[tuple[str, s
     subprocess.run([RASA, "test", "nlu", "--model", str(workdir / f"nlu-{seed}.tar.gz"),
                     "--nlu", "tests/nlu/heldout.yml", "--out", str(results)], **quiet)
     report = json.loads((results / "intent_report.json").read_text(encoding="utf-8"))
-    errors = json.loads((results / "intent_errors.json").read_text(encoding="utf-8"))
+    errors_file = results / "intent_errors.json"  # Rasa writes it only when something missed
+    errors = json.loads(errors_file.read_text(encoding="utf-8")) if errors_file.exists() else []
     misses = [(e["intent"], e["intent_prediction"]["name"], e["text"]) for e in errors]
     return report["accuracy"], misses
 
