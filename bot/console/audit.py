@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.console.models import AuditEvent
+from bot.console.paging import count_rows, one_page, page_count
 from bot.db import session_scope
 
 
@@ -78,7 +79,7 @@ class AuditPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
 
 def search(
@@ -100,13 +101,8 @@ def search(
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at < until)
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    total = count_rows(session, query)
     page = max(1, page)
-    events = list(
-        session.execute(
-            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        ).scalars()
-    )
+    ordered = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    events = list(session.execute(one_page(ordered, page, per_page)).scalars())
     return AuditPage(events, total, page, per_page)

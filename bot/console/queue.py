@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from bot.console import masking, trials
 from bot.console.accounts import staff_names
 from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc
+from bot.console.paging import count_rows, one_page, page_count
 from bot.console.trials import CriterionText
 from bot.leads import QueueFilters, queue_query
 from bot.models import Lead
@@ -87,21 +87,17 @@ def load_queue_page(
 ) -> QueuePage:
     """One page of the queue, newest first; a page past the end shows the last one."""
     query = queue_query(filters, search_emails=sees_contacts)
-    total = session.execute(
-        select(func.count()).select_from(query.order_by(None).subquery())
-    ).scalar_one()
-    pages = max(1, -(-total // per_page))
+    total = count_rows(session, query)
+    pages = page_count(total, per_page)
     page = min(max(1, page), pages)
-    leads = session.execute(query.offset((page - 1) * per_page).limit(per_page)).scalars().all()
+    leads = session.execute(one_page(query, page, per_page)).scalars().all()
     names = staff_names(session)
     return QueuePage([_row(lead, names, sees_contacts) for lead in leads], total, page, pages)
 
 
 def load_lead(session: Session, lead_id: str, sees_contacts: bool) -> QueueRow | None:
     lead = session.execute(
-        select(Lead)
-        .options(selectinload(Lead.screening), selectinload(Lead.events))
-        .where(Lead.id == lead_id)
+        queue_query(QueueFilters()).where(Lead.id == lead_id)
     ).scalar_one_or_none()
     return None if lead is None else _row(lead, staff_names(session), sees_contacts)
 

@@ -10,6 +10,7 @@ from bot.console import trials
 from bot.console.audit import Action
 from bot.console.auth import audit_here, current, settings
 from bot.console.formatting import SCREENING_STATUS
+from bot.console.paging import count_rows, one_page, page_count
 from bot.console.params import choice, day_range, page_number, parse_day
 from bot.console.review import load_review
 from bot.db import session_scope
@@ -53,7 +54,7 @@ def screenings() -> ResponseReturnValue:
             query = query.where(Screening.started_at >= start)
         if end:
             query = query.where(Screening.started_at < end)
-        total = db.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        total = count_rows(db, query)
         rows = [
             {
                 "screening": s,
@@ -64,9 +65,7 @@ def screenings() -> ResponseReturnValue:
                 "answered": answered_count,
             }
             for s, lead_id, answered_count in db.execute(
-                query.order_by(Screening.started_at.desc(), Screening.id)
-                .offset((page - 1) * PER_PAGE)
-                .limit(PER_PAGE)
+                one_page(query.order_by(Screening.started_at.desc(), Screening.id), page, PER_PAGE)
             ).all()
         ]
     form = {
@@ -82,7 +81,7 @@ def screenings() -> ResponseReturnValue:
         channels=channels,
         statuses=SCREENING_STATUS,
         page=page,
-        pages=max(1, -(-total // PER_PAGE)),
+        pages=page_count(total, PER_PAGE),
         total=total,
     )
 
