@@ -1,6 +1,7 @@
 """The store's schema, kept up to date by the Alembic migrations in ``bot/migrations/``.
 
-Every process that opens the store first calls :func:`bot.db.init_db`, which lands here. A
+Every command that opens the store (``python -m bot run``, ``console``, ``init-db``...) first
+calls :func:`bot.db.init_db`, which lands here; the action server is started after it. A
 database made before the migrations existed (by ``create_all``) is recognised and stamped with
 the baseline, so the migrations after it apply to it as to any other.
 """

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
@@ -37,7 +38,7 @@ def database_url(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch) ->
     db.dispose_all()
 
 
-def _drop_everything(engine) -> None:  # type: ignore[no-untyped-def]
+def _drop_everything(engine: Engine) -> None:
     import bot.console.models  # noqa: F401 - the console's tables
     from bot.models import Base
 
