@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy.engine import Engine
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 # Tests never read the developer's .env: every setting they need is set here.
 os.environ["DOTENV_DISABLED"] = "1"
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
