@@ -20,8 +20,11 @@ from bot.answers.medicines import (
     DRUG_CLASSES,
     MEDICINES_PATH,
     Medicine,
+    MedicineReading,
     find_medicines,
     load_medicines,
+    read_medicines,
+    steroid_dose_in,
 )
 from bot.answers.numbers import parse_age, parse_number
 from bot.answers.text import normalise
@@ -35,6 +38,7 @@ __all__ = [
     "MEDICINES_PATH",
     "Choice",
     "Medicine",
+    "MedicineReading",
     "YesNo",
     "find_medicines",
     "is_none_answer",
@@ -48,4 +52,6 @@ __all__ = [
     "parse_duration_days",
     "parse_number",
     "parse_yes_no",
+    "read_medicines",
+    "steroid_dose_in",
 ]

@@ -1,4 +1,9 @@
-"""The medicines table (``bot/medicines.yml``), and the medicines a reply names."""
+"""The medicines table (``bot/medicines.yml``), and the medicines a reply names.
+
+A reply is read for the medicines taken, those named as stopped, the steroid dose given with a
+steroid, and the words that may be names the table does not know: those are reported, never
+dropped, so that the bot can ask about them or leave them for the study site.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bot.answers.doses import parse_daily_dose_mg
 from bot.answers.text import normalise
 from bot.answers.yes_no import _UNSURE
 
@@ -100,6 +106,9 @@ def _medicine(raw: Any, where: str) -> Medicine:
         raise ValueError(f"{where}: 'names' must be a non-empty list")
     if not all(isinstance(n, str) and _name_key(n) for n in names):
         raise ValueError(f"{where}: every name must be a non-empty text")
+    for n in names:
+        if _CJK_CHAR.search(n) and len(_name_key(n)) < 2:
+            raise ValueError(f"{where}: the Chinese name '{n}' needs at least two characters")
     equivalent = raw.get("prednisone_equivalent")
     if equivalent is not None:
         if isinstance(equivalent, bool) or not isinstance(equivalent, int | float):
@@ -118,18 +127,32 @@ def _medicine(raw: Any, where: str) -> Medicine:
     )
 
 
+# ---- finding names in a reply -----------------------------------------------------------------
+
+# Chinese (and other CJK) ideographs. Chinese is written without spaces, so each character is a
+# token of its own and a Chinese name is found as the longest run of characters that is a name.
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+# What may separate the words of one name: "cell cept", "rc-18", "tai'ai". Chinese characters of
+# one name are never apart.
+_JOIN_GAP = re.compile(r"[\s'\-]*")
+# A name made of several tokens is at least this long, so that "m p" is never "MP".
+_MIN_JOINED_KEY = 4
+
 # Everyday words that are within one letter of a medicine's name: never read as that medicine.
 _COMMON_WORDS = frozenset(
     {
         "asteroid", "asteroids", "steroidal", "nonsteroidal", "immunosuppressed",
         "immunosuppression", "immunosuppress", "motoring", "program", "programs", "programme",
         "programmes", "prograde", "celebrate", "celebrated", "celebrates", "general", "neural",
-        "mineral", "medical", "imagine",
+        "mineral", "medical", "imagine", "aspiring", "statins", "vitals", "calcite",
     }
 )  # fmt: skip
 _FUZZY_MIN_LENGTH = 6
 _FUZZY_RATIO = 0.85
 _FUZZY_MARGIN = 0.03
+_TYPO_CACHE_SIZE = 4096
 # A mention within a few words after one of these is a medicine the patient does not take.
 _NEGATIONS = frozenset(
     {"no", "not", "never", "without", "stopped", "stop", "quit", "off", "nor", "neither",
@@ -137,11 +160,38 @@ _NEGATIONS = frozenset(
      "hasn't", "hasnt", "isn't", "isnt", "wasn't", "wasnt", "aren't", "arent", "won't", "wont",
      "cannot", "can't", "cant", "discontinued", "finished", "ended", "weaned"}
 )  # fmt: skip
+# ... and these phrases, a little further back: "I used to take HCQ", "previously on MTX".
+_NEGATING_PHRASES = re.compile(
+    r"\b(?:used to|no longer|in the past|previously|formerly|not any ?more)\b"
+)
 _CLAUSE_BREAK = re.compile(
-    r"[,;.!?:()\[\]/]|\b(?:but|however|only|just|except|also|although|though|now|currently|"
-    r"then|instead|whereas|while|plus)\b"
+    r"[,;.!?:()\[\]/、。；！？：]|\b(?:but|however|only|just|except|also|although|though|now|"
+    r"currently|then|instead|whereas|while|plus)\b|但是|不过|可是|现在|目前|改成|改为|换成|只"
 )
 _NEGATION_WINDOW = 4
+_PHRASE_WINDOW = 6
+_PREFIX_CHARS = 300  # enough for any negation window: keeps long replies fast
+# Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹"; looked for in the few characters
+# of the clause before a name.
+_CJK_NEGATION = re.compile(
+    r"不吃|不用|不服|不再|不打|不是|不需要|没|停|未用|未服|未吃|未使用|从未|曾经|以前吃过|以前用过|"
+    r"之前吃过|之前用过"
+)
+_CJK_UNSURE = re.compile(r"不知道|不清楚|不确定|不记得|记不清|忘了")
+_CJK_NEGATION_WINDOW = 8
+# After a name: "Imuran, but I stopped it", "cellcept (stopped)", "MTX in the past", "骁悉停了".
+_STOPPED_AFTER = re.compile(
+    r"\b(?:(?:stopped|quit|discontinued|finished|ended|came off|come off|weaned off) "
+    r"(?:it|them|that|those|this|taking|using)"
+    r"|(?:was|were|is|are|got|been) (?:stopped|discontinued|ended|finished|withdrawn|taken off)"
+    r"|(?:stopped|discontinued|quit|finished)(?= *(?:$|[,.;:)!?\-]|\d|in \d|last\b|already\b|"
+    r"recently\b|since\b|a while\b|a few\b|a couple\b|before\b|years?\b|months?\b|weeks?\b|"
+    r"ago\b))"
+    r"|no longer|not any ?more|not now|off it|off them|used to|in the past|previously|formerly"
+    r"|(?:not|n't)(?: [^\W_]+){0,3} any ?more)"
+    r"|停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|曾经"
+)
+_STOPPED_AFTER_WORDS = 8  # how far after the last name a "stopped" still refers to it
 
 
 @dataclass(frozen=True)
@@ -149,6 +199,7 @@ class _MedicineIndex:
     exact: dict[str, Medicine]
     fuzzy: tuple[tuple[str, Medicine], ...]
     longest: int  # most tokens in one name
+    typos: dict[str, Medicine | None]  # words already looked up for a typo
 
 
 @functools.lru_cache(maxsize=8)
@@ -160,17 +211,20 @@ def _index(medicines: tuple[Medicine, ...]) -> _MedicineIndex:
             key = _name_key(name)
             if key and key not in exact:
                 exact[key] = medicine
-                longest = max(longest, len(_NAME_TOKEN.findall(normalise(name))))
+                longest = max(longest, len(_TOKEN.findall(normalise(name))))
     fuzzy = tuple(
-        (key, m) for key, m in exact.items() if key.isalpha() and len(key) >= _FUZZY_MIN_LENGTH
+        (key, m)
+        for key, m in exact.items()
+        if key.isalpha() and len(key) >= _FUZZY_MIN_LENGTH and not _CJK_CHAR.search(key)
     )
-    return _MedicineIndex(exact, fuzzy, longest + 1)
+    return _MedicineIndex(exact, fuzzy, longest + 1, {})
 
 
 @dataclass(frozen=True)
 class _Mention:
     medicine: Medicine
-    start: int  # character offset in the normalised text
+    start: int  # character offsets in the normalised text
+    end: int
     negated: bool
 
 
@@ -178,6 +232,10 @@ def _fuzzy_medicine(word: str, index: _MedicineIndex) -> Medicine | None:
     """The medicine ``word`` is a one-letter typo of, if exactly one is that close."""
     if len(word) < _FUZZY_MIN_LENGTH or not word.isalpha() or word in _COMMON_WORDS:
         return None
+    if word in _STOP_WORDS or _CJK_CHAR.search(word):
+        return None
+    if word in index.typos:
+        return index.typos[word]
     scores: dict[str, tuple[float, Medicine]] = {}
     matcher = difflib.SequenceMatcher(None, "", word, autojunk=False)
     for key, medicine in index.fuzzy:
@@ -190,53 +248,382 @@ def _fuzzy_medicine(word: str, index: _MedicineIndex) -> Medicine | None:
         if score >= _FUZZY_RATIO and score > scores.get(medicine.id, (0.0, medicine))[0]:
             scores[medicine.id] = (score, medicine)
     ranked = sorted(scores.values(), key=lambda s: s[0], reverse=True)
-    if not ranked or (len(ranked) > 1 and ranked[0][0] - ranked[1][0] < _FUZZY_MARGIN):
-        return None
-    return ranked[0][1]
+    found = None
+    if ranked and (len(ranked) == 1 or ranked[0][0] - ranked[1][0] >= _FUZZY_MARGIN):
+        found = ranked[0][1]
+    if len(index.typos) >= _TYPO_CACHE_SIZE:
+        index.typos.clear()
+    index.typos[word] = found
+    return found
 
 
 def _is_negated(text: str, start: int) -> bool:
-    """ "no steroids", "I don't take prednisone", "stopped cellcept": not taken."""
-    prefix = _UNSURE.sub(lambda m: "," + " " * (len(m.group()) - 1), text[:start])
+    """ "no steroids", "I don't take prednisone", "stopped cellcept", "不吃激素": not taken."""
+    prefix = _UNSURE.sub(lambda m: "," + " " * (len(m.group()) - 1), text[:start][-_PREFIX_CHARS:])
+    prefix = _CJK_UNSURE.sub(lambda m: "," * len(m.group()), prefix)
     breaks = list(_CLAUSE_BREAK.finditer(prefix))
     clause = prefix[breaks[-1].end() :] if breaks else prefix
-    words = re.findall(r"[^\W_]+(?:'[^\W_]+)?", clause)[-_NEGATION_WINDOW:]
-    return any(w in _NEGATIONS for w in words)
+    words = _WORD.findall(clause)
+    if any(w in _NEGATIONS for w in words[-_NEGATION_WINDOW:]):
+        return True
+    if _NEGATING_PHRASES.search(" ".join(words[-_PHRASE_WINDOW:])):
+        return True
+    return _CJK_NEGATION.search(clause[-_CJK_NEGATION_WINDOW:]) is not None
+
+
+def _is_stopped_after(text: str, mention: _Mention, following: _Mention | None) -> bool:
+    """A "stopped" after a name, before the clause of the next name, is about this one."""
+    if following is None:
+        region = text[mention.end :]
+        words = list(_WORD.finditer(region))
+        if len(words) > _STOPPED_AFTER_WORDS:
+            region = region[: words[_STOPPED_AFTER_WORDS - 1].end()]
+    else:
+        between = text[mention.end : following.start]
+        breaks = list(_CLAUSE_BREAK.finditer(between))
+        region = between[: breaks[-1].end()] if breaks else ""
+    region = _UNSURE.sub(",", region)
+    region = _CJK_UNSURE.sub(",", region)
+    return _STOPPED_AFTER.search(region) is not None
+
+
+def _joinable(text: str, left: re.Match[str], right: re.Match[str]) -> bool:
+    gap = text[left.end() : right.start()]
+    if _CJK_CHAR.match(left.group()) and _CJK_CHAR.match(right.group()):
+        return not gap
+    return _JOIN_GAP.fullmatch(gap) is not None
 
 
 def _medicine_matches(text: str, medicines: Sequence[Medicine]) -> list[_Mention]:
     """Every mention of a medicine in normalised ``text``, negated or not, in order."""
     index = _index(tuple(medicines))
-    words = [(m.group(), m.start()) for m in _NAME_TOKEN.finditer(text)]
-    mentions: list[_Mention] = []
+    tokens = list(_TOKEN.finditer(text))
+    found: list[tuple[Medicine, int, int]] = []
     i = 0
-    while i < len(words):
-        found: Medicine | None = None
+    while i < len(tokens):
+        reach = i + 1  # tokens[i:reach] may be read as one name
+        while (
+            reach < len(tokens)
+            and reach - i < index.longest
+            and _joinable(text, tokens[reach - 1], tokens[reach])
+        ):
+            reach += 1
+        medicine: Medicine | None = None
         width = 1
-        for k in range(min(index.longest, len(words) - i), 0, -1):
-            medicine = index.exact.get("".join(w for w, _ in words[i : i + k]))
+        for k in range(reach - i, 0, -1):
+            key = "".join(t.group() for t in tokens[i : i + k])
+            if k > 1 and len(key) < _MIN_JOINED_KEY and not _CJK_CHAR.search(key):
+                continue
+            medicine = index.exact.get(key)
             if medicine is not None:
-                found, width = medicine, k
+                width = k
                 break
-        if found is None:
-            found = _fuzzy_medicine(words[i][0], index)
-        if found is not None:
-            start = words[i][1]
-            mentions.append(_Mention(found, start, _is_negated(text, start)))
+        if medicine is None:
+            medicine = _fuzzy_medicine(tokens[i].group(), index)
+        if medicine is not None:
+            found.append((medicine, tokens[i].start(), tokens[i + width - 1].end()))
         i += width
+    mentions: list[_Mention] = []
+    for n, (medicine, start, end) in enumerate(found):
+        mention = _Mention(medicine, start, end, _is_negated(text, start))
+        if not mention.negated:
+            following = found[n + 1] if n + 1 < len(found) else None
+            after = _Mention(following[0], following[1], following[2], False) if following else None
+            if _is_stopped_after(text, mention, after):
+                mention = _Mention(medicine, start, end, True)
+        mentions.append(mention)
     return mentions
+
+
+# ---- what is left: names the table does not know ----------------------------------------------
+
+_WORD = re.compile(rf"[^\W_{_CJK}]+(?:'[^\W_{_CJK}]+)*")
+_SPAN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+(?:'[^\W_{_CJK}]+)*")
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# A number, a dose or a date: "10mg", "1g", "2x", "x2", "q12h", "2nd", "2020", "1990s".
+_NUMBERISH = re.compile(
+    r"\d+(?:x\d+)?(?:st|nd|rd|th|s|mg|mgs|g|gm|gms|mcg|ug|μg|ml|mls|iu|u|kg|x|h|hr|hrs|hours?|"
+    r"am|pm|d|days?|w|wk|wks|weeks?|m|mo|mos|months?|y|yr|yrs|years?|tabs?|tablets?|pills?|"
+    r"caps?|times?|min|mins)?|x\d+|q\d+h|q\d+hrs?|[ivx]+"
+)
+# Everyday words and medicine talk: not a medicine's name. A word missing here is reported as
+# unrecognised (the bot asks, or leaves it for the site), which is the safe side to err on.
+_STOP_WORDS = _word_set(
+    """
+    a an the and or also plus with without as well too either neither nor both all any some
+    each every other another else etc so then than but however only just except instead though
+    although while whereas because cause cos since until till after before during when if
+    i i'm im i've ive i'd id i'll me my mine myself we we're us our you your yours he she him
+    her his they them their it it's its this that these those there here what which who whom
+    whose how why where
+    am is are was were be been being have has had having haven't hasn't hadn't do does did
+    doing done don't dont doesn't doesnt didn't didnt will would shall should can could may
+    might must won't wont can't cant cannot couldn't wouldn't shouldn't isn't isnt aren't
+    arent wasn't wasnt weren't ain't let's
+    take takes taking took taken tak takin use uses using used on onto in into at of to from
+    for by about around over under up down out off via per through across between among
+    against upon within back away
+    get gets getting got gotten give gives giving gave given put puts putting go goes going
+    went gone come comes coming came keep keeps keeping kept need needs needed needing want
+    try trying tried make makes made prescribed prescribe prescribes prescription
+    prescriptions started start starts starting began begin begun stopped stop stops stopping
+    quit quitting discontinued finished finish ended end weaned wean restarted continue
+    continued continuing switched switch switching changed change changing increased increase
+    decreased decrease reduced reduce reducing lowered raised tapered taper tapering added
+    added add adding recommended suggested told tell said say says saying asked
+    medicine medicines med meds medication medications drug drugs treatment treatments
+    therapy therapies tablet tablets tab tabs pill pills capsule capsules cap caps dose doses
+    dosage dosages injection injections injected injecting jab jabs shot shots infusion
+    infusions infused iv drip drips pulse pulses course courses cycle cycles round rounds
+    regimen pack packet sachet form oral orally subcutaneous subcut sub sc intravenous
+    intravenously generic brand name names called
+    mg mgs milligram milligrams g gm gram grams mcg microgram micrograms ml mls iu unit units
+    kg
+    daily day days everyday week weeks weekly wk wks month months monthly mo year years
+    yearly yr yrs hour hours hr hrs minute minutes morning mornings evening evenings night
+    nights nightly bedtime noon midday afternoon lunch lunchtime breakfast dinner supper meal
+    meals food today tonight yesterday tomorrow am pm time times once twice thrice alternate
+    alternating bd bid tds tid qds qid od qd eod qod prn nocte mane stat x
+    now currently current present presently moment right still yet already ago last past
+    next recently lately soon later earlier early late long longer while since ever never
+    always usually normally generally regularly regular sometimes occasionally often rarely
+    again anymore more less most least much many few couple several lot lots little bit
+    half quarter whole about approximately approx roughly around nearly almost exactly like
+    zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
+    ninety hundred thousand first second third fourth fifth once single double
+    yes yeah yep yup ya no nope nah not none nothing nil ok okay sure fine good great thanks
+    thank thankyou thx ty please sorry hi hello hey um umm uh erm er hmm oh ah well actually
+    really honestly basically just think thought believe guess suppose maybe perhaps probably
+    possibly likely unsure know known dunno idk remember recall forgot forget mean meant
+    meaning mostly mainly especially still
+    doctor doctors dr doc gp rheumatologist rheumatologists rheum rheumy nephrologist
+    dermatologist specialist consultant nurse hospital clinic team
+    lupus sle systemic erythematosus disease condition illness kidney kidneys nephritis renal
+    flare flares flaring symptoms
+    pain joint joints skin rash
+    new old same different usual low high lower higher small big large strong weak
+    asteroid asteroids program programs programme programmes prograde celebrate celebrated
+    celebrates general neural mineral medical imagine motoring aspiring vitals calcite
+    list listed above below following
+    """
+)
+# Chinese filler: pronouns, verbs of taking, particles, numbers, units, times, the disease.
+_CJK_FILLER = _word_set(
+    """
+    我 你 他 她 它 我们 自己 在 正在 吃 吃的 用 用的 服 服用 口服 打 打针 输 输液 注射 静脉 皮下
+    冲击 冲击治疗 治疗 吃药 用药 的 了 着 过 是 有 和 与 跟 及 以及 还有 还 也 都 就 又 再 加
+    加上 另外 同时 联合 一起 配合 目前 现在 正 一直 已经 最近 近期 平时 长期 每 药 药物 西药
+    这 那 这个 那个 这些 那些 些 个 种 等 等等 吗 呢 吧 啊 呀 哦 嗯 哈 好 好的 谢谢 医生 大夫
+    开 开的 给 让 说 叫 狼疮 红斑狼疮 系统性红斑狼疮 系统性 肾炎 狼疮肾炎 病 病情 控制 稳定
+    维持 减量 减 减到 加量 量 剂量 剂 片 片剂 粒 颗 支 针 瓶 袋 盒 胶囊 软胶囊 肠溶片 分散片
+    缓释片 注射液 针剂 只 只有 仅 但是 不过 可是 或者 或 还是 因为 所以 为了 停 停了 停药 不
+    没 没有 以前 之前 曾经 后来 开始 换 换成 改成 改为 大概 差不多 大约 约 左右 多 少 点 一点
+    知道 清楚 确定 记得 是的 对 没错 不是 什么 怎么 哪 哪个 毫克 克 微克 毫升 单位 天 每天
+    每日 一天 一日 天天 次 每次 早 早上 上午 中午 下午 晚 晚上 睡前 饭后 饭前 周 每周 一周
+    星期 月 每月 个月 年 半年 一年 一 二 三 四 五 六 七 八 九 十 百 千 两 半 零 〇 号 常规
+    按时 规律 这样 那样 一样 没别的 别的 其他 其它 东西 药片 处方 医院 复查 检查
+    """
+)
+_CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
+_PHRASE_MOST_WORDS = 3
+
+
+def _is_filler_word(word: str) -> bool:
+    return word in _STOP_WORDS or _NUMBERISH.fullmatch(word) is not None
+
+
+def _cjk_leftovers(run: str) -> list[str]:
+    """The pieces of a run of Chinese characters that are not filler, longest filler first."""
+    pieces: list[str] = []
+    current = ""
+    i = 0
+    while i < len(run):
+        for k in range(min(_CJK_FILLER_LONGEST, len(run) - i), 0, -1):
+            if run[i : i + k] in _CJK_FILLER:
+                if current:
+                    pieces.append(current)
+                    current = ""
+                i += k
+                break
+        else:
+            current += run[i]
+            i += 1
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _unrecognised(text: str, mentions: Sequence[_Mention]) -> list[str]:
+    """Words and short phrases that are neither a known name, nor filler, nor a number."""
+    masked = list(text)
+    for mention in mentions:
+        masked[mention.start : mention.end] = "\0" * (mention.end - mention.start)
+    for m in _UNSURE.finditer(text):
+        masked[m.start() : m.end()] = "\0" * (m.end() - m.start())
+    blanked = "".join(masked)
+    phrases: list[str] = []
+    current: list[str] = []
+    last_end = 0
+
+    def close() -> None:
+        if current:
+            phrases.append(" ".join(current))
+            current.clear()
+
+    for m in _SPAN.finditer(blanked):
+        span = m.group()
+        if _CJK_CHAR.match(span):
+            close()
+            phrases.extend(_cjk_leftovers(span))
+        elif _is_filler_word(span):
+            close()
+        else:
+            gap = blanked[last_end : m.start()]
+            if current and (gap.strip(" -") or len(current) >= _PHRASE_MOST_WORDS):
+                close()
+            current.append(span)
+        last_end = m.end()
+    close()
+    return list(dict.fromkeys(phrases))
+
+
+# ---- the reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MedicineReading:
+    """What a reply about medicines says: what is taken, what was stopped, what is unknown."""
+
+    taken: tuple[Medicine, ...]  # in the order named, each once
+    stopped: tuple[Medicine, ...]  # named as stopped or not taken; never also in ``taken``
+    unrecognised: tuple[str, ...]  # words that may name a medicine the table does not know
+
+
+def read_medicines(text: str, medicines: Sequence[Medicine] | None = None) -> MedicineReading:
+    """The medicines a reply names, those named as stopped or not taken, and unknown words.
+
+    Names are matched as whole words, case-insensitively, with one typo allowed in names of six
+    letters or more; Chinese names are found inside Chinese text. A medicine named in the
+    negative ("no steroids", "I stopped Imuran", "used to take HCQ", "cellcept, stopped in 2020",
+    "停了骁悉") is stopped, and a medicine named both ways counts as stopped. Whatever is left
+    after known names, numbers, doses and everyday words is reported as unrecognised, normalised
+    ("xeljanz", "chinese herbs"), so that no name is silently dropped.
+    """
+    table = load_medicines() if medicines is None else medicines
+    t = normalise(text)
+    mentions = _medicine_matches(t, table)
+    stopped = {m.medicine.id: m.medicine for m in mentions if m.negated}
+    taken: dict[str, Medicine] = {}
+    for mention in mentions:
+        if not mention.negated and mention.medicine.id not in stopped:
+            taken.setdefault(mention.medicine.id, mention.medicine)
+    return MedicineReading(
+        tuple(taken.values()), tuple(stopped.values()), tuple(_unrecognised(t, mentions))
+    )
 
 
 def find_medicines(text: str, medicines: Sequence[Medicine] | None = None) -> list[Medicine]:
     """The medicines the patient says they take, in the order named, each once.
 
-    Names are matched as whole words, case-insensitively, with one typo allowed in names of six
-    letters or more. A medicine named only in the negative ("no steroids", "I stopped Imuran")
-    is left out, so that "I don't take steroids" is not read as taking a steroid.
+    A medicine named only in the negative ("no steroids", "I stopped Imuran") is left out, so
+    that "I don't take steroids" is not read as taking a steroid. See ``read_medicines``.
+    """
+    return list(read_medicines(text, medicines).taken)
+
+
+# ---- the dose of the one steroid named ---------------------------------------------------------
+
+_UNSPECIFIED_STEROID = "steroid_unspecified"
+_HAS_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|sixty|half)\b"
+)
+# Where the words before a name stop belonging to it: "cellcept 1g, 10 mg prednisone".
+_DOSE_BREAK = re.compile(
+    r"[;!?()\[\]/、，。；！？\n]|,(?!\d{3})|(?<!\d)\.|\.(?!\d)|"
+    r"\b(?:and|plus|also|with|but|then)\b|&|\+|和|还有|以及"
+)
+# Chinese dose words, as parse_daily_dose_mg reads them in English: "泼尼松每天10毫克".
+_CJK_DOSE_WORDS = (
+    (re.compile(r"(?:每天|每日|一天|一日)(?:两|二|2)次"), " twice a day "),
+    (re.compile(r"(?:每天|每日|一天|一日)(?:三|3)次"), " three times a day "),
+    (re.compile(r"(?:每天|每日|一天|一日)(?:一|1)次"), " once a day "),
+    (re.compile(r"隔天|隔日"), " every other day "),
+    (re.compile(r"每周|一周"), " a week "),
+    (re.compile(r"每天|每日|天天|一天|一日"), " a day "),
+    (re.compile(r"毫克"), " mg "),
+    (re.compile(r"微克"), " mcg "),
+    (re.compile(r"克"), " g "),
+    (re.compile(r"片|粒"), " tablets "),
+)
+
+
+def _dose_words(segment: str) -> str:
+    for pattern, english in _CJK_DOSE_WORDS:
+        segment = pattern.sub(english, segment)
+    return segment
+
+
+def steroid_dose_in(
+    text: str, medicines: Sequence[Medicine] | None = None
+) -> tuple[Medicine, float] | None:
+    """The one steroid named with its own dose, and that dose in mg a day as written.
+
+    "pred 10mg and MMF" is (prednisone, 10.0); "medrol 4 mg daily, cellcept 1g twice a day" is
+    (methylprednisolone, 4.0): not converted to prednisone equivalents. The dose is read from
+    the steroid's own part of the reply, up to the next medicine named (or, when nothing follows
+    the name, from the words just before it: "10 mg of prednisone"). None when no steroid is
+    taken, when several are, or when its dose cannot be read for sure.
     """
     table = load_medicines() if medicines is None else medicines
-    found: dict[str, Medicine] = {}
-    for mention in _medicine_matches(normalise(text), table):
-        if not mention.negated:
-            found.setdefault(mention.medicine.id, mention.medicine)
-    return list(found.values())
+    t = normalise(text)
+    mentions = _medicine_matches(t, table)
+    stopped = {m.medicine.id for m in mentions if m.negated}
+    steroids = [
+        (n, m)
+        for n, m in enumerate(mentions)
+        if m.medicine.drug_class == "glucocorticoid"
+        and not m.negated
+        and m.medicine.id not in stopped
+    ]
+    ids = {m.medicine.id for _, m in steroids}
+    if len(ids) > 1:  # "my steroid is prednisone": the general word is the named one
+        ids.discard(_UNSPECIFIED_STEROID)
+        steroids = [(n, m) for n, m in steroids if m.medicine.id in ids]
+    if len(ids) != 1:
+        return None
+    doses: set[float] = set()
+    for n, _ in steroids:
+        segment = _dose_segment(t, mentions, n)
+        if segment is None:
+            continue
+        dose = parse_daily_dose_mg(_dose_words(segment))
+        if dose is None:
+            return None
+        doses.add(dose)
+    if len(doses) != 1:
+        return None
+    return steroids[0][1].medicine, doses.pop()
+
+
+def _dose_segment(text: str, mentions: Sequence[_Mention], n: int) -> str | None:
+    """The words about the dose of mention ``n``; None if they have no number."""
+    mention = mentions[n]
+    stop = mentions[n + 1].start if n + 1 < len(mentions) else len(text)
+    after = text[mention.end : stop]
+    if _HAS_NUMBER.search(after):
+        return after
+    before = text[mentions[n - 1].end if n else 0 : mention.start]
+    breaks = list(_DOSE_BREAK.finditer(before))
+    if breaks:
+        before = before[breaks[-1].end() :]
+    elif n:
+        before = ""  # "cellcept 1g prednisone": the number is cellcept's
+    segment = f"{before} {after}"
+    return segment if _HAS_NUMBER.search(segment) else None
