@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.answers.durations import _DURATION_UNITS, DAYS_PER_MONTH, _unit_at
 from bot.answers.numbers import (
+    MAX_CHARS,
     _clean,
     _Num,
     _numeric_text,
@@ -161,22 +162,89 @@ _DOSE_DOUBT = _phrases(
 )
 
 
+# "None", "I stopped it", "not taking it now": a dose of 0 (the site then confirms).
+_STOPPED = _phrases(
+    r"none|nothing(?! else)|nil|zero|no dose|no steroids?|no pred\w*|no longer|no more",
+    r"not any ?more|not now|stopped|stop (?:it|them|taking)|quit|discontinued|came off|come off",
+    r"(?:i'?m |i am |now |been )?off (?:it|them|steroids?|pred\w*|the steroids?|medrol|all)",
+    r"(?:tapered|weaned) (?:it |them )?off",
+    r"(?:don'?t|do not|dont|not|no longer|isn'?t|am not|i'?m not) (?:take|taking|on)"
+    r"(?: (?:it|them|any|anything|steroids?|pred\w*|that|this))?",
+)
+# ...unless the reply says the opposite, or that the patient does not know.
+_NOT_STOPPED = _phrases(
+    r"(?:didn'?t|did not|haven'?t|have not|never|not|won'?t|can'?t|cannot|couldn'?t) "
+    r"(?:stop|stopped|quit|come off|came off)",
+    r"restart\w*|started again|back on|again|know|sure|remember|idea|until|till|will stop",
+    r"going to stop|plan\w*|want\w* to stop|should|supposed|tomorrow|next",
+)
+# "10 mg, none in the evening": no dose at one time of day, not a dose of 0.
+_NONE_AT_TIME = _phrases(
+    r"(?:none|nothing|no dose|zero|0 ?mg|0)(?: mg)? (?:in the |at |at the |on the |for )?"
+    r"(?:morning|mornings|evening|evenings|night|nights|bedtime|lunch|lunchtime|noon|midday"
+    r"|afternoon|breakfast|dinner|supper|am|pm|nighttime|weekends?)",
+)
+# "prednisone10mg", "pred5mg": a name typed against its dose.
+_NAME_GLUED_TO_DOSE = re.compile(r"(?<=[^\W\d_])(?=\d+(?:[.,]\d+)?\s*(?:mg|mcg|ug|μg)(?![a-z]))")
+
+
 @dataclass(frozen=True)
 class _Amount:
     mg: float
     first: int
     stop: int
+    unit_mg: float = 1.0  # milligrams in one of the unit the patient wrote
 
 
 def parse_daily_dose_mg(text: str) -> float | None:
     """Milligrams a day: "10 mg a day", "5mg twice a day", "20 mg every other day", "1 g",
     "500 mcg", "two 5mg tablets", "7.5" (a bare number is taken as mg a day).
 
+    A steroid named next to the dose does not get in the way ("prednisone 10 mg", "medrol
+    4mg", "pred 5 mg in the morning and 2.5 at night": 7.5). A dose of 0 is an answer too:
+    "0", "none", "I stopped it", "not taking it now", "no longer" are 0.0; but "none in the
+    evening" next to a dose is no dose at that time, and a stopped medicine next to a dose
+    ("stopped the 5 mg, now on 10") is asked again.
+
     None if there is no number, two different doses ("5 or 10 mg"), a number in another unit
     ("2 tablets"), a bound or a changing dose ("up to 10 mg", "tapering"), or anything else
-    that cannot be read for sure.
+    that cannot be read for sure. Only the first ``MAX_CHARS`` characters are read.
     """
-    t = re.sub(r"\s*/\s*", " / ", _numeric_text(text))
+    t = _NAME_GLUED_TO_DOSE.sub(" ", _numeric_text(text[:MAX_CHARS]))
+    t = re.sub(r"\s*/\s*", " / ", t)
+    t = _NONE_AT_TIME.sub(" ", t) if _has_dose(t) else t
+    if _STOPPED.search(t):
+        return _stopped_dose(t)
+    return _read_dose(t)
+
+
+def _has_dose(t: str) -> bool:
+    """Whether the text has a number other than 0 that is not a length of time or a year."""
+    toks = _tokens(t)
+    numbers, _ = _scan_numbers(toks)
+    return any(
+        num.value
+        and not _is_duration_number(toks, num)
+        and not _is_year(toks[num.first].text, num.value)
+        for num in numbers
+    )
+
+
+def _is_year(token: str, value: float) -> bool:
+    return len(token) == 4 and value.is_integer() and 1900 <= value <= 2100
+
+
+def _stopped_dose(t: str) -> float | None:
+    """0.0 for "I stopped it", "none", "not taking it now"; None if the reply says more."""
+    if _NOT_STOPPED.search(t):
+        return None  # "I didn't stop it", "I don't know"
+    rest = _STOPPED.sub(" ", t)
+    if _has_dose(rest) or _DOSE_DOUBT.search(rest):
+        return None  # "stopped the 5 mg, now 10 mg": ask again
+    return 0.0
+
+
+def _read_dose(t: str) -> float | None:
     if _DOSE_DOUBT.search(t):
         return None
     found = _frequencies(t)
@@ -202,11 +270,13 @@ def parse_daily_dose_mg(text: str) -> float | None:
             k += 1
         unit = toks[k].text if k < len(toks) else ""
         if unit in _MASS_UNITS:
-            amounts.append(_Amount(num.value * _MASS_UNITS[unit], num.first, k + 1))
+            factor = _MASS_UNITS[unit]
+            amounts.append(_Amount(num.value * factor, num.first, k + 1, factor))
         else:
             plain.append(num)
     if not amounts:
         return _bare_dose(toks, plain, per_day)
+    amounts, plain = _carry_unit(toks, amounts, plain)
     dose = _single_amount(toks, amounts)
     if dose is None:
         return None
@@ -246,15 +316,38 @@ def _single_amount(toks: list[_Tok], amounts: list[_Amount]) -> tuple[float, int
     return None
 
 
+def _carry_unit(
+    toks: list[_Tok], amounts: list[_Amount], plain: list[_Num]
+) -> tuple[list[_Amount], list[_Num]]:
+    """ "5 mg in the morning and 2.5 at night": the 2.5 is in mg too.
+
+    A number without a unit takes the unit of the nearest amount when every amount, and the
+    number, names its own time of day.
+    """
+    if any(tok.text in _PILL_WORDS for tok in toks) or not all(
+        _names_own_time(toks, a.stop) for a in amounts
+    ):
+        return amounts, plain  # "1 tablet of 5 mg in the morning and 2 at night": 2 tablets?
+    carried: list[_Amount] = []
+    rest: list[_Num] = []
+    for num in plain:
+        after = toks[num.stop].text if num.stop < len(toks) else ""
+        if after in _OTHER_UNITS or after in _TIMES or not _names_own_time(toks, num.stop):
+            rest.append(num)
+            continue
+        nearest = min(amounts, key=lambda a: min(abs(a.first - num.stop), abs(num.first - a.stop)))
+        carried.append(_Amount(num.value * nearest.unit_mg, num.first, num.stop, nearest.unit_mg))
+    return sorted(amounts + carried, key=lambda a: a.first), rest
+
+
 def _at_own_times(toks: list[_Tok], amounts: list[_Amount]) -> bool:
     """ "5 mg in the morning and 2.5 mg at night": every amount names its own time of day."""
-    if len(amounts) < 2:
-        return False
-    for a in amounts:
-        following = {tok.text for tok in toks[a.stop : a.stop + 4]}
-        if not following & _TIME_OF_DAY:
-            return False
-    return True
+    return len(amounts) >= 2 and all(_names_own_time(toks, a.stop) for a in amounts)
+
+
+def _names_own_time(toks: list[_Tok], stop: int) -> bool:
+    """A time of day in the few words after a dose: "5 mg in the morning"."""
+    return bool({tok.text for tok in toks[stop : stop + 4]} & _TIME_OF_DAY)
 
 
 def _is_count_before(toks: list[_Tok], num: _Num, first: int) -> bool:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from bot.answers.numbers import (
     _ARTICLES,
+    DAYS_PER_MONTH,
+    DAYS_PER_WEEK,
+    DAYS_PER_YEAR,
+    MAX_CHARS,
     _clean,
     _half_tail,
     _numeric_text,
@@ -15,9 +19,7 @@ from bot.answers.numbers import (
 )
 from bot.answers.text import _phrases
 
-DAYS_PER_WEEK = 7
-DAYS_PER_MONTH = 30.4375
-DAYS_PER_YEAR = 365.25
+__all__ = ["DAYS_PER_MONTH", "DAYS_PER_WEEK", "DAYS_PER_YEAR", "parse_duration_days"]
 
 _DURATION_UNITS = {
     **dict.fromkeys(("day", "days", "dy", "dys"), 1.0),
@@ -35,11 +37,21 @@ _VAGUE_QUANTITIES = frozenset(
     {"few", "several", "some", "many", "multiple", "lots", "lot", "numerous", "various", "couple"}
 )
 _DURATION_JOINERS = frozenset({"and", ",", "plus", "&", "+"})
-# "less than 2 months" is not 2 months, and not a number we could use: ask again.
-_DURATION_LIMITS = _phrases(
-    r"less than|fewer than|under|below|not quite|not even|up to|at most|no more than|shorter than",
-    r"within|<",
+# "nearly 2 months" is a little under 2 months: a day less. "just over 2 months" a day more.
+_JUST_UNDER = _phrases(
+    r"nearly|almost|not quite|just under|just short of|just shy of|just about|(?:just|slightly|a"
+    r" (?:little|bit|tad)) (?:under|less than|short of)|coming up to|coming up on|getting on for",
 )
+_JUST_OVER = _phrases(
+    r"(?<!no )(?<!not )(?:just|slightly|a (?:little|bit|tad)) (?:over|more than|longer than)",
+    r"(?<!no )(?<!not )(?<!nothing )(?:more than|over|longer than|upwards of)",
+)
+# "less than 2 months" could be a week: not a number we could use, ask again.
+_DURATION_LIMITS = _phrases(
+    r"less than|fewer than|under|below|not even|up to|at most|no more than|not more than",
+    r"shorter than|not yet|within|<",
+)
+_ONE_DAY = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,10 +79,19 @@ def _unit_at(toks: list[_Tok], k: int, glued_to: _Tok | None) -> tuple[float, in
 def parse_duration_days(text: str) -> float | None:
     """A length of time in days: "2 months", "8 weeks", "a year and a half", "1 year 3 months".
 
-    "over/about/nearly a year" is taken as a year. None for vague amounts ("a few weeks"), for
-    dates ("since 2020"), for a number without a unit, and for anything else unclear.
+    "about/around a year" is a year; "nearly/almost/not quite/just under 2 months" a day less
+    than 2 months, "just over/more than/over 2 months" a day more, so that the answer falls on
+    the right side of a line drawn at 2 months. None for vague amounts ("a few weeks"), bounds
+    that could be far off ("less than 2 months", "up to a year"), dates ("since 2020", "since
+    March"), a number without a unit, and anything else unclear. Only the first ``MAX_CHARS``
+    characters are read.
     """
-    t = _numeric_text(text)
+    t = _numeric_text(text[:MAX_CHARS])
+    under, over = _JUST_UNDER.search(t), _JUST_OVER.search(t)
+    if under and over:
+        return None  # "nearly 2 months, more than 8 weeks": one is enough
+    nudge = -_ONE_DAY if under else _ONE_DAY if over else 0.0
+    t = _JUST_OVER.sub(" ", _JUST_UNDER.sub(" ", t))
     if _DURATION_LIMITS.search(t):
         return None
     toks = _tokens(t)
@@ -116,4 +137,4 @@ def parse_duration_days(text: str) -> float | None:
         between = {tok.text for tok in toks[before.stop : after.first]}
         if not between <= _DURATION_JOINERS or after.unit_days >= before.unit_days:
             return None  # "2 months or 3 months", "3 months to a year"
-    return _clean(sum(s.days for s in spans))
+    return _clean(max(0.0, sum(s.days for s in spans) + nudge))
