@@ -406,7 +406,8 @@ _STOP_WORDS = _word_set(
     dermatologist specialist consultant nurse hospital clinic team
     lupus sle systemic erythematosus disease condition illness kidney kidneys nephritis renal
     flare flares flaring symptoms
-    pain joint joints skin rash
+    pain joint joints skin rash stomach liver bone bones heart protect protection because side
+    effect effects problem problems issue issues
     new old same different usual low high lower higher small big large strong weak
     asteroid asteroids program programs programme programmes prograde celebrate celebrated
     celebrates general neural mineral medical imagine motoring aspiring vitals calcite
@@ -431,6 +432,10 @@ _CJK_FILLER = _word_set(
     """
 )
 _CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
+# Chinese words that may hide a medicine the table cannot know (herbal medicine may contain
+# tripterygium): always reported whole, never eaten as filler ("药" alone is filler).
+_CJK_REPORTED = frozenset({"中药", "中成药", "草药", "汤药", "中草药", "偏方", "保健品", "冲剂"})
+_CJK_REPORTED_LONGEST = max(len(w) for w in _CJK_REPORTED)
 _PHRASE_MOST_WORDS = 3
 
 
@@ -444,6 +449,21 @@ def _cjk_leftovers(run: str) -> list[str]:
     current = ""
     i = 0
     while i < len(run):
+        reported = next(
+            (
+                run[i : i + k]
+                for k in range(min(_CJK_REPORTED_LONGEST, len(run) - i), 1, -1)
+                if run[i : i + k] in _CJK_REPORTED
+            ),
+            None,
+        )
+        if reported is not None:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(reported)
+            i += len(reported)
+            continue
         for k in range(min(_CJK_FILLER_LONGEST, len(run) - i), 0, -1):
             if run[i : i + k] in _CJK_FILLER:
                 if current:
@@ -549,6 +569,9 @@ _DOSE_BREAK = re.compile(
     r"[;!?()\[\]/、，。；！？\n]|,(?!\d{3})|(?<!\d)\.|\.(?!\d)|"
     r"\b(?:and|plus|also|with|but|then)\b|&|\+|和|还有|以及"
 )
+_MASS = re.compile(r"\d\s*(?:mg|mgs|milligrams?|g|gm|gms|grams?|mcg|ug|μg|micrograms?)\b")
+_BARE_NUMBER = re.compile(r"\s*[:\-]?\s*(\d+(?:\.\d+)?)(?![\d.])")
+_MOST_BARE_MG = 100.0
 # Chinese dose words, as parse_daily_dose_mg reads them in English: "泼尼松每天10毫克".
 _CJK_DOSE_WORDS = (
     (re.compile(r"(?:每天|每日|一天|一日)(?:两|二|2)次"), " twice a day "),
@@ -617,13 +640,26 @@ def _dose_segment(text: str, mentions: Sequence[_Mention], n: int) -> str | None
     mention = mentions[n]
     stop = mentions[n + 1].start if n + 1 < len(mentions) else len(text)
     after = text[mention.end : stop]
-    if _HAS_NUMBER.search(after):
-        return after
+    if n + 1 < len(mentions):
+        breaks = list(_DOSE_BREAK.finditer(after))
+        if breaks and _HAS_NUMBER.search(after[breaks[-1].end() :]):
+            after = after[: breaks[-1].start()]  # "... and 2g of cellcept": cellcept's dose
     before = text[mentions[n - 1].end if n else 0 : mention.start]
     breaks = list(_DOSE_BREAK.finditer(before))
     if breaks:
         before = before[breaks[-1].end() :]
     elif n:
         before = ""  # "cellcept 1g prednisone": the number is cellcept's
+    if not _HAS_NUMBER.search(before):
+        before = ""  # "10 mg of prednisone", "2 tablets of prednisone 5mg": the words before count
     segment = f"{before} {after}"
-    return segment if _HAS_NUMBER.search(segment) else None
+    return segment if _HAS_NUMBER.search(segment) and _is_dose(segment, after) else None
+
+
+def _is_dose(segment: str, after: str) -> bool:
+    """A number in mg, or a plain number of 100 or less right after the name ("pred 10"); not
+    "prednisone since 2019"."""
+    if _MASS.search(_dose_words(segment)):
+        return True
+    bare = _BARE_NUMBER.match(after)
+    return bare is not None and float(bare.group(1)) <= _MOST_BARE_MG
