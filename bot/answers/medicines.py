@@ -186,7 +186,8 @@ _STOPPED_AFTER = re.compile(
     r"|(?:was|were|is|are|got|been) (?:stopped|discontinued|ended|finished|withdrawn|taken off)"
     r"|(?:stopped|discontinued|quit|finished)(?= *(?:$|[,.;:)!?\-]|\d|in \d|last\b|already\b|"
     r"recently\b|since\b|a while\b|a few\b|a couple\b|before\b|years?\b|months?\b|weeks?\b|"
-    r"ago\b))"
+    r"ago\b|because\b|due\b|after\b|when\b|in (?:january|february|march|april|may|june|july|"
+    r"august|september|october|november|december)\b))"
     r"|no longer|not any ?more|not now|off it|off them|used to|in the past|previously|formerly"
     r"|(?:not|n't)(?: [^\W_]+){0,3} any ?more)"
     r"|停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|曾经"
@@ -407,7 +408,14 @@ _STOP_WORDS = _word_set(
     lupus sle systemic erythematosus disease condition illness kidney kidneys nephritis renal
     flare flares flaring symptoms
     pain joint joints skin rash stomach liver bone bones heart protect protection because side
-    effect effects problem problems issue issues
+    effect effects problem problems issue issues diagnosed diagnosis involved eye eyes vision
+    hair loss weight helped help helps worked work working better worse due allergic allergy
+    reaction reactions
+    january february march april may june july august september october november december jan
+    feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
+    saturday sunday weekend weekends
+    white blue pink yellow orange green red brown purple round tiny
+    n w nd
     new old same different usual low high lower higher small big large strong weak
     asteroid asteroids program programs programme programmes prograde celebrate celebrated
     celebrates general neural mineral medical imagine motoring aspiring vitals calcite
@@ -437,6 +445,9 @@ _CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
 _CJK_REPORTED = frozenset({"中药", "中成药", "草药", "汤药", "中草药", "偏方", "保健品", "冲剂"})
 _CJK_REPORTED_LONGEST = max(len(w) for w in _CJK_REPORTED)
 _PHRASE_MOST_WORDS = 3
+# "something" alone may be a medicine not named ("and something else"); "something called X"
+# names it.
+_FILLER_PHRASES = re.compile(r"\bsomething (?:called|named|like)\b")
 
 
 def _is_filler_word(word: str) -> bool:
@@ -484,8 +495,9 @@ def _unrecognised(text: str, mentions: Sequence[_Mention]) -> list[str]:
     masked = list(text)
     for mention in mentions:
         masked[mention.start : mention.end] = "\0" * (mention.end - mention.start)
-    for m in _UNSURE.finditer(text):
-        masked[m.start() : m.end()] = "\0" * (m.end() - m.start())
+    for pattern in (_UNSURE, _FILLER_PHRASES):
+        for m in pattern.finditer(text):
+            masked[m.start() : m.end()] = "\0" * (m.end() - m.start())
     blanked = "".join(masked)
     phrases: list[str] = []
     current: list[str] = []
