@@ -229,6 +229,10 @@ def test_chinese_characters_apart_are_not_one_name():
          ["hydroxychloroquine"]),
         ("不吃激素，只吃羟氯喹", ["hydroxychloroquine"], ["steroid_unspecified"]),
         ("没有用过生物制剂，在吃泼尼松", ["prednisone"], ["biologic_unspecified"]),
+        ("prednisone, and they want to start me on rituximab", ["prednisone"], ["rituximab"]),
+        ("prednisone and I'm about to start cellcept", ["prednisone"],
+         ["mycophenolate_mofetil"]),
+        ("泼尼松，准备用贝利尤单抗", ["prednisone"], ["belimumab"]),
     ],
 )  # fmt: skip
 def test_a_medicine_the_patient_stopped_is_never_counted_as_taken(text, taken, stopped):
@@ -251,9 +255,15 @@ def test_a_medicine_named_both_as_taken_and_as_stopped_counts_as_stopped():
         "prednisone for the past 2 years",
         "I'm not sure of the dose of my prednisone",
         "我不知道强的松的剂量",
+        "I just started prednisone",
+        "they put me on prednisone last year",
+        "prednisone but the doctor wants to stop it",
+        "pred off and on",
     ],
 )
 def test_other_stopping_or_doubt_near_a_medicine_does_not_stop_it(text):
+    """Counting a steroid the patient takes as stopped could turn them away: only a clear
+    "stopped" about that medicine stops it."""
     assert _taken(text) == ["prednisone"]
     assert _stopped(text) == []
 
@@ -302,6 +312,9 @@ def test_a_name_the_table_does_not_know_is_reported_not_dropped(text, taken, unk
         "my rheumatologist put me on prednisone and methotrexate once a week with folic acid",
         "我现在每天吃两片泼尼松，还有羟氯喹",
         "目前在用甲泼尼龙片和他克莫司胶囊",
+        "on pred & plaq",
+        "Prednisolone 5mg, Mycophenolate 1g BD, Hydroxychloroquine 200mg OD, Adcal D3",
+        "prednisone, cellcept, omeprazole, calcium and vitamin d, alendronic acid weekly",
     ],
 )
 def test_a_plain_list_of_medicines_has_no_unrecognised_words(text):

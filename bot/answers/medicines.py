@@ -160,9 +160,13 @@ _NEGATIONS = frozenset(
      "hasn't", "hasnt", "isn't", "isnt", "wasn't", "wasnt", "aren't", "arent", "won't", "wont",
      "cannot", "can't", "cant", "discontinued", "finished", "ended", "weaned"}
 )  # fmt: skip
-# ... and these phrases, a little further back: "I used to take HCQ", "previously on MTX".
+# ... and these phrases, a little further back: "I used to take HCQ", "previously on MTX", and
+# medicines not started yet: "they want to start me on rituximab", "I'm about to start cellcept".
 _NEGATING_PHRASES = re.compile(
-    r"\b(?:used to|no longer|in the past|previously|formerly|not any ?more)\b"
+    r"\b(?:used to|no longer|in the past|previously|formerly|not any ?more"
+    r"|(?:about|going|want|wants|wanted|plan|plans|planning|due|waiting|supposed|hoping) to "
+    r"(?:start|begin|try|switch to|go on|put me on)"
+    r"|will (?:start|begin|be starting|be put on)|start me on|starting me on)\b"
 )
 _CLAUSE_BREAK = re.compile(
     r"[,;.!?:()\[\]/、。；！？：]|\b(?:but|however|only|just|except|also|although|though|now|"
@@ -171,11 +175,11 @@ _CLAUSE_BREAK = re.compile(
 _NEGATION_WINDOW = 4
 _PHRASE_WINDOW = 6
 _PREFIX_CHARS = 300  # enough for any negation window: keeps long replies fast
-# Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹"; looked for in the few characters
-# of the clause before a name.
+# Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹", "准备用贝利尤单抗" (not yet);
+# looked for in the few characters of the clause before a name.
 _CJK_NEGATION = re.compile(
     r"不吃|不用|不服|不再|不打|不是|不需要|没|停|未用|未服|未吃|未使用|从未|曾经|以前吃过|以前用过|"
-    r"之前吃过|之前用过"
+    r"之前吃过|之前用过|准备|打算|即将|计划"
 )
 _CJK_UNSURE = re.compile(r"不知道|不清楚|不确定|不记得|记不清|忘了")
 _CJK_NEGATION_WINDOW = 8
@@ -415,6 +419,7 @@ _STOP_WORDS = _word_set(
     feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
     saturday sunday weekend weekends
     white blue pink yellow orange green red brown purple round tiny
+    wants wanted plan plans planning planned hope hoping soon future
     n w nd
     new old same different usual low high lower higher small big large strong weak
     asteroid asteroids program programs programme programmes prograde celebrate celebrated
@@ -436,7 +441,7 @@ _CJK_FILLER = _word_set(
     知道 清楚 确定 记得 是的 对 没错 不是 什么 怎么 哪 哪个 毫克 克 微克 毫升 单位 天 每天
     每日 一天 一日 天天 次 每次 早 早上 上午 中午 下午 晚 晚上 睡前 饭后 饭前 周 每周 一周
     星期 月 每月 个月 年 半年 一年 一 二 三 四 五 六 七 八 九 十 百 千 两 半 零 〇 号 常规
-    按时 规律 这样 那样 一样 没别的 别的 其他 其它 东西 药片 处方 医院 复查 检查
+    准备 打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它 东西 药片 处方 医院 复查 检查
     """
 )
 _CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
