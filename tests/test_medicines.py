@@ -131,6 +131,13 @@ def test_abbreviations_that_mean_something_else_are_never_a_medicine(text):
 
 
 @pytest.mark.parametrize(
+    "text", ["restore", "creator", "cleaner", "proton", "recast", "biologically", "an asteroid"]
+)
+def test_an_everyday_word_close_to_a_brand_name_is_not_that_medicine(text):
+    assert _taken(text) == []
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("prednisone and cyclo", "cyclo"),
@@ -259,6 +266,8 @@ def test_a_medicine_named_both_as_taken_and_as_stopped_counts_as_stopped():
         "they put me on prednisone last year",
         "prednisone but the doctor wants to stop it",
         "pred off and on",
+        "no I take prednisone",
+        "没错，我吃强的松",
     ],
 )
 def test_other_stopping_or_doubt_near_a_medicine_does_not_stop_it(text):
@@ -284,6 +293,7 @@ def test_other_stopping_or_doubt_near_a_medicine_does_not_stop_it(text):
         ("我吃中药和强的松", ["prednisone"], ["中药"]),
         ("我吃泼尼松和托法替布", ["prednisone"], ["托法替布"]),
         ("甲泼尼龙，还有一个进口的针", ["methylprednisolone"], ["进口"]),
+        ("不记得名字了", [], []),
         ("Prednisone and Humira", ["prednisone"], ["humira"]),
         ("pred and something called lupinex", ["prednisone"], ["lupinex"]),
         ("prednisone and something else", ["prednisone"], ["something"]),
@@ -312,6 +322,8 @@ def test_a_name_the_table_does_not_know_is_reported_not_dropped(text, taken, unk
         "my rheumatologist put me on prednisone and methotrexate once a week with folic acid",
         "我现在每天吃两片泼尼松，还有羟氯喹",
         "目前在用甲泼尼龙片和他克莫司胶囊",
+        "去年打过环磷酰胺，现在吃他克莫司和强的松",
+        "我吃的药有泼尼松、羟氯喹、钙片和维生素D",
         "on pred & plaq",
         "Prednisolone 5mg, Mycophenolate 1g BD, Hydroxychloroquine 200mg OD, Adcal D3",
         "prednisone, cellcept, omeprazole, calcium and vitamin d, alendronic acid weekly",

@@ -147,6 +147,7 @@ _COMMON_WORDS = frozenset(
         "immunosuppression", "immunosuppress", "motoring", "program", "programs", "programme",
         "programmes", "prograde", "celebrate", "celebrated", "celebrates", "general", "neural",
         "mineral", "medical", "imagine", "aspiring", "statins", "vitals", "calcite",
+        "biologically", "biology",
     }
 )  # fmt: skip
 _FUZZY_MIN_LENGTH = 6
@@ -173,12 +174,15 @@ _CLAUSE_BREAK = re.compile(
     r"currently|then|instead|whereas|while|plus)\b|但是|不过|可是|现在|目前|改成|改为|换成|只"
 )
 _NEGATION_WINDOW = 4
+_REPLY_NO = frozenset({"no", "nope", "nah"})
+_FIRST_PERSON = ("i take", "i use", "i'm on", "im on", "i am on", "i have", "i'm taking",
+                 "im taking", "i am taking", "i only", "i just", "only", "just")  # fmt: skip
 _PHRASE_WINDOW = 6
 _PREFIX_CHARS = 300  # enough for any negation window: keeps long replies fast
 # Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹", "准备用贝利尤单抗" (not yet);
 # looked for in the few characters of the clause before a name.
 _CJK_NEGATION = re.compile(
-    r"不吃|不用|不服|不再|不打|不是|不需要|没|停|未用|未服|未吃|未使用|从未|曾经|以前吃过|以前用过|"
+    r"不吃|不用|不服|不再|不打|不是|不需要|没(?!错|事|多久|关系)|停|未用|未服|未吃|未使用|从未|曾经|以前吃过|以前用过|"
     r"之前吃过|之前用过|准备|打算|即将|计划"
 )
 _CJK_UNSURE = re.compile(r"不知道|不清楚|不确定|不记得|记不清|忘了")
@@ -217,10 +221,15 @@ def _index(medicines: tuple[Medicine, ...]) -> _MedicineIndex:
             if key and key not in exact:
                 exact[key] = medicine
                 longest = max(longest, len(_TOKEN.findall(normalise(name))))
+    # A typo is forgiven only in the names of lupus treatments: "restore" is not Crestor, and a
+    # misspelt immunosuppressant is never taken for a supplement.
     fuzzy = tuple(
         (key, m)
         for key, m in exact.items()
-        if key.isalpha() and len(key) >= _FUZZY_MIN_LENGTH and not _CJK_CHAR.search(key)
+        if key.isalpha()
+        and len(key) >= _FUZZY_MIN_LENGTH
+        and not _CJK_CHAR.search(key)
+        and m.drug_class != "other"
     )
     return _MedicineIndex(exact, fuzzy, longest + 1, {})
 
@@ -269,11 +278,17 @@ def _is_negated(text: str, start: int) -> bool:
     breaks = list(_CLAUSE_BREAK.finditer(prefix))
     clause = prefix[breaks[-1].end() :] if breaks else prefix
     words = _WORD.findall(clause)
-    if any(w in _NEGATIONS for w in words[-_NEGATION_WINDOW:]):
+    window = words[-_NEGATION_WINDOW:]
+    if any(w in _NEGATIONS and not _is_reply_no(window, j) for j, w in enumerate(window)):
         return True
     if _NEGATING_PHRASES.search(" ".join(words[-_PHRASE_WINDOW:])):
         return True
     return _CJK_NEGATION.search(clause[-_CJK_NEGATION_WINDOW:]) is not None
+
+
+def _is_reply_no(words: Sequence[str], j: int) -> bool:
+    """ "no I take prednisone": a "no" to the question, not to the medicine."""
+    return words[j] in _REPLY_NO and " ".join(words[j + 1 : j + 3]).startswith(_FIRST_PERSON)
 
 
 def _is_stopped_after(text: str, mention: _Mention, following: _Mention | None) -> bool:
@@ -441,7 +456,8 @@ _CJK_FILLER = _word_set(
     知道 清楚 确定 记得 是的 对 没错 不是 什么 怎么 哪 哪个 毫克 克 微克 毫升 单位 天 每天
     每日 一天 一日 天天 次 每次 早 早上 上午 中午 下午 晚 晚上 睡前 饭后 饭前 周 每周 一周
     星期 月 每月 个月 年 半年 一年 一 二 三 四 五 六 七 八 九 十 百 千 两 半 零 〇 号 常规
-    准备 打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它 东西 药片 处方 医院 复查 检查
+    去年 今年 前年 明年 上个月 下个月 这个月 上周 下周 本周 名字 时候 时间 一段时间 段 准备
+    打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它 东西 药片 处方 医院 复查 检查
     """
 )
 _CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
