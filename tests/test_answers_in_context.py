@@ -39,6 +39,8 @@ MONTH, YEAR = DAYS_PER_MONTH, DAYS_PER_YEAR
         ("I'm 40, my birthday is on the 15th of March", 40), ("I was born in 1990 and I'm 36", 36),
         ("I'm 40 years old next week", 39), ("I turned 52 two months ago", 52),
         ("52, turned it in June", 52), ("thirty four and a half", 34),
+        ("75 next birthday", 74), ("I'll be 76 at my next birthday", 75),
+        ("my son is 14, turning 15 in May", 14), ("I'm 13 going on 14", 13),
     ],
 )  # fmt: skip
 def test_an_age_is_read_in_the_context_of_the_birthday_next_to_it(text, expected):
@@ -102,7 +104,8 @@ def test_a_count_of_months_is_never_read_as_years():
         ("about 3 months", 3 * MONTH), ("around 3 months", 3 * MONTH),
         ("roughly 3 months", 3 * MONTH), ("I've been on them for nearly 2 months", 2 * MONTH - 1),
         ("nearly 8 weeks", 55), ("just over 8 weeks", 57), ("for the past 2 months", 2 * MONTH),
-        ("almost a year and a half", 1.5 * YEAR - 1),
+        ("almost a year and a half", 1.5 * YEAR - 1), ("over the last 2 months", 2 * MONTH),
+        ("just about 2 months", 2 * MONTH), ("for over 2 months", 2 * MONTH + 1),
     ],
 )  # fmt: skip
 def test_nearly_and_just_over_put_a_duration_on_the_right_side_of_the_line(text, expected):

@@ -39,12 +39,13 @@ _VAGUE_QUANTITIES = frozenset(
 _DURATION_JOINERS = frozenset({"and", ",", "plus", "&", "+"})
 # "nearly 2 months" is a little under 2 months: a day less. "just over 2 months" a day more.
 _JUST_UNDER = _phrases(
-    r"nearly|almost|not quite|just under|just short of|just shy of|just about|(?:just|slightly|a"
+    r"nearly|almost|not quite|just under|just short of|just shy of|(?:just|slightly|a"
     r" (?:little|bit|tad)) (?:under|less than|short of)|coming up to|coming up on|getting on for",
 )
 _JUST_OVER = _phrases(
     r"(?<!no )(?<!not )(?:just|slightly|a (?:little|bit|tad)) (?:over|more than|longer than)",
-    r"(?<!no )(?<!not )(?<!nothing )(?:more than|over|longer than|upwards of)",
+    r"(?<!no )(?<!not )(?<!nothing )(?:more than|over(?! the (?:last|past))|longer than)",
+    r"upwards of",
 )
 # "less than 2 months" could be a week: not a number we could use, ask again.
 _DURATION_LIMITS = _phrases(

@@ -343,7 +343,8 @@ _SOON = re.compile(
     r"\s+(?:days?|weeks?|months?|fortnights?)|in\s+a\s+fortnight"
     rf"|in\s+{_MONTHS}|on\s+{_WEEKDAYS}|on\s+(?:the\s+)?{_NUM}(?:\s+of)?(?:\s+{_MONTHS})?"
     rf"|on\s+{_MONTHS}\s+{_NUM}|at\s+the\s+end\s+of\s+(?:the|this)\s+(?:week|month)"
-    r"|later\s+this\s+(?:week|month)|on\s+my\s+(?:next\s+)?birthday)"
+    r"|later\s+this\s+(?:week|month)|on\s+my\s+(?:next\s+)?birthday"
+    r"|(?:at\s+|on\s+)?(?:my\s+)?next\s+birthday)"
 )
 # Also still to come, but only when the words say so ("I'll be 40 this year"): "I'm 40 this
 # year" may be said after the birthday.
