@@ -2,12 +2,14 @@
 
 Each field is checked as it arrives, read back for confirmation, and only sent to the study team
 with the patient's consent. The lead and its email copy are written in one transaction before the
-bot confirms anything.
+bot confirms anything. After the confirmation the bot offers, as the listing does, to notify the
+patient about other trials, reusing the email address they just gave.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -15,7 +17,15 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import in_thread, language, protocol_for, say, say_key, yes_no_options
+from actions.common import (
+    INTENT_PAYLOADS,
+    in_thread,
+    language,
+    protocol_for,
+    say,
+    say_key,
+    yes_no_options,
+)
 from actions.form_validation import PrescreenFormValidationAction
 from bot import contact, leads, mailer
 from bot.answers import parse_button_payload, parse_yes_no
@@ -27,6 +37,11 @@ log = logging.getLogger(__name__)
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "other_language")
 CONTACT_SLOTS = (*CONTACT_FIELDS, "details_confirmed", "contact_consent")
 OPTIN_SLOTS = ("optin_email", "optin_consent")
+# Set once the lead is in the queue: the rules offer the notification about other trials.
+LEAD_SUBMITTED_SLOT = "lead_submitted"
+# "yes, Spanish": the yes before the language's name.
+_LEADING_YES = re.compile(r"^\s*(?:yes|yeah|yep|sure|ok|okay)\b[\s,.!:-]*", re.IGNORECASE)
+_NOT_A_LANGUAGE = {"ok", "okay", "please", "yes please", "thanks", "thank you", "hi", "hello"}
 
 
 def yes_no_reply(text: Any) -> str | None:
@@ -71,7 +86,8 @@ class ValidateContactForm(PrescreenFormValidationAction):
 
     async def validate_other_language(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         raw = parse_button_payload(str(value)) or str(value)
-        return self._field("other_language", contact.clean_other_language, "ask_other_language",
+        # Its own message: the form asks the question again right after it.
+        return self._field("other_language", other_language, "invalid_other_language",
                            raw, dispatcher, tracker)
 
     async def validate_details_confirmed(
@@ -96,6 +112,20 @@ class ValidateContactForm(PrescreenFormValidationAction):
             return self.reject("contact_consent", dispatcher, tracker,
                                msg("invalid_yes_no", language(tracker)))
         return self.accepted("contact_consent", answer)
+
+
+def other_language(text: str) -> str | None:
+    """The language named, '' for none, None when no language is named ("yes", "maybe")."""
+    cleaned = contact.clean_other_language(text)
+    if cleaned == "":
+        return cleaned
+    if (cleaned is None or parse_yes_no(cleaned) is not None) and (
+        rest := _LEADING_YES.sub("", text, count=1)
+    ) not in ("", text):
+        cleaned = contact.clean_other_language(rest)  # "yes, Spanish"
+    if not cleaned or parse_yes_no(cleaned) is not None or cleaned.lower() in _NOT_A_LANGUAGE:
+        return None  # a yes, a "not sure" or an "ok" is not the name of a language
+    return cleaned
 
 
 def _ask(slot: str, key: str, options: tuple[tuple[str, str], ...] = ()) -> type[Action]:
@@ -201,7 +231,7 @@ class ActionSubmitLead(Action):
         try:
             await in_thread(leads.create_lead, tracker.sender_id, details, wording, lang)
         except leads.NotEligibleForLead:
-            say_key(dispatcher, tracker, "fallback")
+            say_key(dispatcher, tracker, "lead_not_possible")
             return clear
         # The lead is committed; delivery may fail and is retried from the outbox.
         sent, failed = await in_thread(mailer.send_pending)
@@ -209,7 +239,10 @@ class ActionSubmitLead(Action):
             log.warning("confirmation email left in the outbox for a retry")
         say_key(dispatcher, tracker, "lead_confirmation", site_name=protocol.site_name())
         say_key(dispatcher, tracker, "lead_next_steps")
-        return []
+        # What the listing offers next.
+        say(dispatcher, tracker, msg("notify_ask", lang), yes_no_options(tracker),
+            payloads=INTENT_PAYLOADS)
+        return [SlotSet(LEAD_SUBMITTED_SLOT, True)]
 
 
 class ActionContactDeclined(Action):
@@ -222,6 +255,26 @@ class ActionContactDeclined(Action):
         say_key(dispatcher, tracker, "contact_declined")
         clear = [SlotSet(slot, None) for slot in CONTACT_SLOTS]
         return [ActiveLoop(None), SlotSet("requested_slot", None), *clear]
+
+
+class ActionUseLeadEmail(Action):
+    """"Yes" to news of other trials after a lead: the opt-in reuses the lead's email address.
+
+    With ``optin_email`` filled before the opt-in form starts, the form asks only for the
+    opt-in consent; the patient is told which address is kept.
+    """
+
+    def name(self) -> str:
+        return "action_use_lead_email"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        email = contact.clean_email(str(tracker.get_slot("email") or ""))
+        if email is None:  # the form asks for an address
+            return []
+        say_key(dispatcher, tracker, "optin_lead_email", email=email)
+        return [SlotSet("optin_email", email)]
 
 
 class ValidateOptinForm(PrescreenFormValidationAction):

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import language, protocol_for, say, say_key
-from actions.interruptions import Interruption, answer_instead
+from actions.common import (
+    INTENT_PAYLOADS,
+    in_thread,
+    language,
+    protocol_for,
+    say,
+    say_key,
+    yes_no_options,
+)
+from actions.contact import LEAD_SUBMITTED_SLOT
+from actions.interruptions import OUTCOME_SLOT, Interruption, answer_instead
 from actions.safety import show_crisis_help
+from actions.screening import ActionAskAnswer
+from bot import screenings
+from bot.messages import msg
+from bot.models import ScreeningStatus
 
 FAQ_PREFIX = "faq_"
+ACTION_LISTEN = "action_listen"
 
 
 class ActionAnswerFaq(Interruption):
@@ -77,10 +93,12 @@ class ActionThank(Interruption):
 
 
 class ActionDefaultFallback(Interruption):
-    """Said when the bot cannot tell what a message means, outside a question.
+    """Said when the bot cannot tell what a message means, outside a question's form.
 
-    Like Rasa's own fallback, it forgets the message, so the conversation waits for the next one
-    instead of predicting the fallback again.
+    A yes/no question that is not a form (may the study team contact you, other trials, start
+    again?) is asked again with its buttons; with no question waiting, the patient is told where
+    they are. Like Rasa's own fallback, it forgets the message (``UserUtteranceReverted``), so the
+    rules that follow the question still apply to the next reply.
     """
 
     may_be_an_answer = False
@@ -89,5 +107,115 @@ class ActionDefaultFallback(Interruption):
         return "action_default_fallback"
 
     async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
-        say_key(dispatcher, tracker, "fallback")
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        pending = await pending_question(tracker, last_action_before_message(tracker))
+        if pending is None:
+            say_key(dispatcher, tracker, "fallback")
+            say_key(dispatcher, tracker, await where_the_patient_is(tracker))
+            return [UserUtteranceReverted()]
+        # "Not sure" to a yes/no question was understood: it is just not an answer yet.
+        say_key(dispatcher, tracker, "fallback_undecided" if intent == "unsure" else "fallback")
+        await pending(dispatcher)
         return [UserUtteranceReverted()]
+
+
+class ActionCarryOn(Action):
+    """"No" to starting over: nothing is set aside, and the conversation goes on where it was.
+
+    The start-over question and its answer are forgotten (two ``UserUtteranceReverted``), so the
+    conversation is back where the patient asked: in the screening form at the same question, or
+    after the question the bot had asked, which is asked again.
+    """
+
+    def name(self) -> str:
+        return "action_carry_on"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        # The action before "start over", which came one message before this "no".
+        before = last_action_before_message(tracker, skip=1)
+        pending = await pending_question(tracker, before, domain)
+        if pending is None:
+            say_key(dispatcher, tracker, "carry_on_nothing_lost")
+            say_key(dispatcher, tracker, await where_the_patient_is(tracker))
+        else:
+            say_key(dispatcher, tracker, "carry_on")
+            await pending(dispatcher)
+        return [UserUtteranceReverted(), UserUtteranceReverted()]
+
+
+def last_action_before_message(tracker: Tracker, skip: int = 0) -> str | None:
+    """The last action the bot ran before the patient's latest message (``skip`` messages
+    further back), leaving out listening and what earlier fallbacks took back."""
+    users = 0
+    for event in reversed(tracker.applied_events()):
+        if event.get("event") == "user":
+            users += 1
+        elif users > skip and event.get("event") == "action" and (
+            event.get("name") != ACTION_LISTEN
+        ):
+            return event.get("name")
+    return None
+
+
+Ask = Callable[[CollectingDispatcher], Awaitable[None]]
+
+
+async def pending_question(
+    tracker: Tracker, action: str | None, domain: DomainDict | None = None
+) -> Ask | None:
+    """How to ask again the question ``action`` asked, or None when it asked none."""
+    lang = language(tracker)
+    if action == "action_introduce_study":
+        protocol = await protocol_for(tracker)
+        if not protocol.is_recruiting:
+            return None
+        snap = await in_thread(screenings.snapshot, tracker.sender_id)
+        key = (
+            "consent_ask_continue"
+            if snap is not None and snap.answered and not snap.evaluation.finished
+            else "consent_ask"
+        )
+        return _yes_no(tracker, msg(key, lang), "consent_yes", "consent_no")
+    if action == "action_screening_outcome":
+        outcome = tracker.get_slot(OUTCOME_SLOT)
+        if outcome == "may_qualify":
+            protocol = await protocol_for(tracker)
+            return _yes_no(tracker, msg("contact_ask", lang, site_name=protocol.site_name()))
+        if outcome == "not_eligible":
+            return _yes_no(tracker, msg("other_trials_ask", lang))
+        return None
+    if action == "action_submit_lead" and tracker.get_slot(LEAD_SUBMITTED_SLOT):
+        return _yes_no(tracker, msg("notify_ask", lang))
+    if action == "action_confirm_restart":
+        return _yes_no(tracker, msg("restart_confirm", lang))
+    if action == "screening_form" and tracker.get_slot(OUTCOME_SLOT) is None:
+        snap = await in_thread(screenings.snapshot, tracker.sender_id)
+        if snap is None or snap.evaluation.next_question is None:
+            return None
+
+        async def ask_answer(dispatcher: CollectingDispatcher) -> None:
+            await ActionAskAnswer().run(dispatcher, tracker, domain or {})
+
+        return ask_answer
+    return None
+
+
+def _yes_no(tracker: Tracker, text: str, yes_key: str = "option_yes",
+            no_key: str = "option_no") -> Ask:
+    async def ask(dispatcher: CollectingDispatcher) -> None:
+        say(dispatcher, tracker, text, yes_no_options(tracker, yes_key, no_key),
+            payloads=INTENT_PAYLOADS)
+
+    return ask
+
+
+async def where_the_patient_is(tracker: Tracker) -> str:
+    """The message key that says where the patient is, when no question waits for an answer."""
+    snap = await in_thread(screenings.snapshot, tracker.sender_id)
+    if snap is None or snap.status in (ScreeningStatus.STARTED, ScreeningStatus.DECLINED):
+        return "where_not_started"
+    if snap.evaluation.finished:
+        return "where_finished_lead" if tracker.get_slot(LEAD_SUBMITTED_SLOT) else "where_finished"
+    return "where_paused"

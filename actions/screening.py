@@ -284,8 +284,28 @@ class ActionStopScreening(Interruption):
         return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("answer", None)]
 
 
+class ActionConfirmRestart(Action):
+    """"Start over" first asks, since it sets the answers aside.
+
+    The form stops while the question waits, so that "yes" is not taken as the answer to the
+    screening question; "no" (``action_carry_on``) takes the exchange back and carries on.
+    """
+
+    def name(self) -> str:
+        return "action_confirm_restart"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        await crisis_safety_net(dispatcher, tracker)
+        say(dispatcher, tracker, msg("restart_confirm", language(tracker)),
+            yes_no_options(tracker), payloads=INTENT_PAYLOADS)
+        return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
 class ActionRestartScreening(Action):
-    """Start over: the current screening is closed and the next one starts from scratch."""
+    """Start over, once confirmed: the current screening is closed and the next one starts from
+    scratch."""
 
     def name(self) -> str:
         return "action_restart_screening"
