@@ -178,7 +178,7 @@ _REPLY_NO = frozenset({"no", "nope", "nah"})
 _FIRST_PERSON = ("i take", "i use", "i'm on", "im on", "i am on", "i have", "i'm taking",
                  "im taking", "i am taking", "i only", "i just", "only", "just")  # fmt: skip
 _PHRASE_WINDOW = 6
-_PREFIX_CHARS = 300  # enough for any negation window: keeps long replies fast
+_PREFIX_CHARS = 160  # enough for any negation window: keeps long replies fast
 # Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹", "准备用贝利尤单抗" (not yet);
 # looked for in the few characters of the clause before a name.
 _CJK_NEGATION = re.compile(
@@ -208,6 +208,7 @@ class _MedicineIndex:
     exact: dict[str, Medicine]
     fuzzy: tuple[tuple[str, Medicine], ...]
     longest: int  # most tokens in one name
+    prefixes: frozenset[str]  # every beginning of a name, to stop looking early
     typos: dict[str, Medicine | None]  # words already looked up for a typo
 
 
@@ -231,7 +232,8 @@ def _index(medicines: tuple[Medicine, ...]) -> _MedicineIndex:
         and not _CJK_CHAR.search(key)
         and m.drug_class != "other"
     )
-    return _MedicineIndex(exact, fuzzy, longest + 1, {})
+    prefixes = frozenset(key[:n] for key in exact for n in range(1, len(key) + 1))
+    return _MedicineIndex(exact, fuzzy, longest + 1, prefixes, {})
 
 
 @dataclass(frozen=True)
@@ -321,23 +323,20 @@ def _medicine_matches(text: str, medicines: Sequence[Medicine]) -> list[_Mention
     found: list[tuple[Medicine, int, int]] = []
     i = 0
     while i < len(tokens):
-        reach = i + 1  # tokens[i:reach] may be read as one name
-        while (
-            reach < len(tokens)
-            and reach - i < index.longest
-            and _joinable(text, tokens[reach - 1], tokens[reach])
-        ):
-            reach += 1
         medicine: Medicine | None = None
         width = 1
-        for k in range(reach - i, 0, -1):
-            key = "".join(t.group() for t in tokens[i : i + k])
-            if k > 1 and len(key) < _MIN_JOINED_KEY and not _CJK_CHAR.search(key):
-                continue
-            medicine = index.exact.get(key)
-            if medicine is not None:
-                width = k
+        key = ""
+        for k in range(1, min(index.longest, len(tokens) - i) + 1):
+            if k > 1 and not _joinable(text, tokens[i + k - 2], tokens[i + k - 1]):
                 break
+            key += tokens[i + k - 1].group()
+            if key not in index.prefixes:
+                break  # no longer name starts like this
+            named = index.exact.get(key)
+            if named is not None and (
+                k == 1 or len(key) >= _MIN_JOINED_KEY or _CJK_CHAR.search(key)
+            ):
+                medicine, width = named, k  # the longest name wins
         if medicine is None:
             medicine = _fuzzy_medicine(tokens[i].group(), index)
         if medicine is not None:
