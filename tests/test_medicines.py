@@ -240,6 +240,12 @@ def test_chinese_characters_apart_are_not_one_name():
         ("prednisone and I'm about to start cellcept", ["prednisone"],
          ["mycophenolate_mofetil"]),
         ("泼尼松，准备用贝利尤单抗", ["prednisone"], ["belimumab"]),
+        ("stopped cellcept and started prednisone", ["prednisone"], ["mycophenolate_mofetil"]),
+        ("骁悉停了以后开始吃强的松", ["prednisone"], ["mycophenolate_mofetil"]),
+        ("switched from imuran to cellcept, and prednisone",
+         ["mycophenolate_mofetil", "prednisone"], ["azathioprine"]),
+        ("I was switched to cellcept from imuran", ["mycophenolate_mofetil"], ["azathioprine"]),
+        ("prednisone instead of medrol", ["prednisone"], ["methylprednisolone"]),
     ],
 )  # fmt: skip
 def test_a_medicine_the_patient_stopped_is_never_counted_as_taken(text, taken, stopped):

@@ -164,14 +164,17 @@ _NEGATIONS = frozenset(
 # ... and these phrases, a little further back: "I used to take HCQ", "previously on MTX", and
 # medicines not started yet: "they want to start me on rituximab", "I'm about to start cellcept".
 _NEGATING_PHRASES = re.compile(
-    r"\b(?:used to|no longer|in the past|previously|formerly|not any ?more"
-    r"|(?:about|going|want|wants|wanted|plan|plans|planning|due|waiting|supposed|hoping) to "
+    r"\b(?:used to|no longer|in the past|previously|formerly|not any ?more)\b"
+)
+_NOT_YET = re.compile(
+    r"\b(?:(?:about|going|want|wants|wanted|plan|plans|planning|due|waiting|supposed|hoping) to "
     r"(?:start|begin|try|switch to|go on|put me on)"
     r"|will (?:start|begin|be starting|be put on)|start me on|starting me on)\b"
 )
 _CLAUSE_BREAK = re.compile(
     r"[,;.!?:()\[\]/、。；！？：]|\b(?:but|however|only|just|except|also|although|though|now|"
-    r"currently|then|instead|whereas|while|plus)\b|但是|不过|可是|现在|目前|改成|改为|换成|只"
+    r"currently|then|instead|whereas|while|plus)\b|但是|不过|可是|现在|目前|改成|改为|换成|只|"
+    r"以后|之后|然后|后来|开始"
 )
 _NEGATION_WINDOW = 4
 _REPLY_NO = frozenset({"no", "nope", "nah"})
@@ -182,8 +185,20 @@ _PREFIX_CHARS = 160  # enough for any negation window: keeps long replies fast
 # Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹", "准备用贝利尤单抗" (not yet);
 # looked for in the few characters of the clause before a name.
 _CJK_NEGATION = re.compile(
-    r"不吃|不用|不服|不再|不打|不是|不需要|没(?!错|事|多久|关系)|停|未用|未服|未吃|未使用|从未|曾经|以前吃过|以前用过|"
-    r"之前吃过|之前用过|准备|打算|即将|计划"
+    r"不吃|不用|不服|不再|不打|不是|不需要|没(?!错|事|多久|关系)|停|未用|未服|未吃|未使用|从未|"
+    r"曾经|以前吃过|以前用过|之前吃过|之前用过|准备|打算|即将|计划"
+)
+# A new start ends what a negation before it said: "stopped cellcept and started prednisone",
+# "骁悉停了以后开始吃强的松".
+_RESTARTS = frozenset(
+    {"started", "start", "starting", "began", "begun", "restarted", "switched", "changed",
+     "moved", "added", "put"}
+)  # fmt: skip
+_CJK_RESTART = re.compile(r"以后|之后|然后|后来|开始|改用|换用|改吃|换成|改成")
+# Right before a name: "switched from Imuran to CellCept", "instead of MTX".
+_REPLACED = re.compile(
+    r"\b(?:(?:switched|switching|changed|changing|moved|came|coming|taken) (?:over )?(?:off )?"
+    r"(?:to [^\W_]+(?: [^\W_]+)? )?from|instead of|rather than|in place of|replaced|replacing)$"
 )
 _CJK_UNSURE = re.compile(r"不知道|不清楚|不确定|不记得|记不清|忘了")
 _CJK_NEGATION_WINDOW = 8
@@ -277,15 +292,24 @@ def _is_negated(text: str, start: int) -> bool:
     """ "no steroids", "I don't take prednisone", "stopped cellcept", "不吃激素": not taken."""
     prefix = _UNSURE.sub(lambda m: "," + " " * (len(m.group()) - 1), text[:start][-_PREFIX_CHARS:])
     prefix = _CJK_UNSURE.sub(lambda m: "," * len(m.group()), prefix)
+    if _REPLACED.search(" ".join(_WORD.findall(prefix)[-_PHRASE_WINDOW:])):
+        return True
     breaks = list(_CLAUSE_BREAK.finditer(prefix))
     clause = prefix[breaks[-1].end() :] if breaks else prefix
     words = _WORD.findall(clause)
-    window = words[-_NEGATION_WINDOW:]
+    if _NOT_YET.search(" ".join(words[-_PHRASE_WINDOW:])):
+        return True
+    restart = max((j + 1 for j, w in enumerate(words) if w in _RESTARTS), default=0)
+    window = words[max(restart, len(words) - _NEGATION_WINDOW) :]
     if any(w in _NEGATIONS and not _is_reply_no(window, j) for j, w in enumerate(window)):
         return True
-    if _NEGATING_PHRASES.search(" ".join(words[-_PHRASE_WINDOW:])):
+    if _NEGATING_PHRASES.search(" ".join(words[max(restart, len(words) - _PHRASE_WINDOW) :])):
         return True
-    return _CJK_NEGATION.search(clause[-_CJK_NEGATION_WINDOW:]) is not None
+    tail = clause[-_CJK_NEGATION_WINDOW:]
+    restarts = list(_CJK_RESTART.finditer(tail))
+    if restarts:
+        tail = tail[restarts[-1].end() :]
+    return _CJK_NEGATION.search(tail) is not None
 
 
 def _is_reply_no(words: Sequence[str], j: int) -> bool:
@@ -455,8 +479,9 @@ _CJK_FILLER = _word_set(
     知道 清楚 确定 记得 是的 对 没错 不是 什么 怎么 哪 哪个 毫克 克 微克 毫升 单位 天 每天
     每日 一天 一日 天天 次 每次 早 早上 上午 中午 下午 晚 晚上 睡前 饭后 饭前 周 每周 一周
     星期 月 每月 个月 年 半年 一年 一 二 三 四 五 六 七 八 九 十 百 千 两 半 零 〇 号 常规
-    去年 今年 前年 明年 上个月 下个月 这个月 上周 下周 本周 名字 时候 时间 一段时间 段 准备
-    打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它 东西 药片 处方 医院 复查 检查
+    以后 之后 然后 后来 去年 今年 前年 明年 上个月 下个月 这个月 上周 下周 本周 名字 时候
+    时间 一段时间 段 准备 打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它
+    东西 药片 处方 医院 复查 检查
     """
 )
 _CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
