@@ -41,6 +41,8 @@ MONTH, YEAR = DAYS_PER_MONTH, DAYS_PER_YEAR
         ("52, turned it in June", 52), ("thirty four and a half", 34),
         ("75 next birthday", 74), ("I'll be 76 at my next birthday", 75),
         ("my son is 14, turning 15 in May", 14), ("I'm 13 going on 14", 13),
+        ("I'm 34, my mum's 60", 34), ("my mum is 45 and I'm 15", 15),
+        ("I'm 19, diagnosed at 15", 19), ("I was born 40 years ago", 40),
     ],
 )  # fmt: skip
 def test_an_age_is_read_in_the_context_of_the_birthday_next_to_it(text, expected):
@@ -76,7 +78,8 @@ def test_an_age_at_the_limits_of_the_study_is_read_to_the_year(text, expected):
         "I'm 40 this year", "I turned 76 last year", "I turned 50 2 years ago",
         "I'm 13, I turn 15 next month", "I'm 19, born 1950", "75+", "under 14", "not yet 14",
         "my 40th birthday is next week", "I'm 75 years and 13 months", "2 years and 18 months",
-        "between 70 and 75", "born 12 March 1990", "I think 40",
+        "between 70 and 75", "born 12 March 1990", "I think 40", "I'm 40, my daughter is 15",
+        "diagnosed at 15", "my mum's 60", "I was born 18 months ago",
     ],
 )  # fmt: skip
 def test_an_unclear_age_is_asked_again_rather_than_guessed(text):
@@ -112,6 +115,15 @@ def test_nearly_and_just_over_put_a_duration_on_the_right_side_of_the_line(text,
     assert parse_duration_days(text) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("just started last week", 7), ("started yesterday", 1), ("since last week", 7),
+     ("I started it today", 0)],
+)  # fmt: skip
+def test_a_start_last_week_or_yesterday_is_counted_in_days(text, expected):
+    assert parse_duration_days(text) == expected
+
+
 def test_nearly_two_months_is_under_two_months_and_over_eight_weeks():
     two_months = parse_duration_days("2 months")
     eight_weeks = parse_duration_days("8 weeks")
@@ -125,7 +137,8 @@ def test_nearly_two_months_is_under_two_months_and_over_eight_weeks():
     "text",
     ["less than 2 months", "under 2 months", "no more than 2 months", "not more than 2 months",
      "up to a year", "not yet 2 months", "nearly 2 months, more than 8 weeks", "since March",
-     "since 2020", "since 1 March", "from March 2024", "nearly a few months"],
+     "since 2020", "since 1 March", "from March 2024", "nearly a few months", "last month",
+     "started last week, 3 months on pred"],
 )  # fmt: skip
 def test_a_bound_or_a_date_is_still_asked_again(text):
     # "less than 2 months" could be a week or 7 weeks: a day under 2 months would be a guess.
@@ -169,6 +182,7 @@ def test_a_stopped_dose_is_not_read_where_the_reply_says_more(text):
         ("5 in the morning and 2.5 mg at night", 7.5), ("prednisone10mg", 10), ("pred5mg", 5),
         ("1 g in the morning and 0.5 at night", 1500), ("methylpred 4 mg a day", 4),
         ("prednisone 20 mg every other day", 10), ("dexamethasone 1.5mg", 1.5),
+        ("prednisolone 5mg, 1 tablet a day", 5),
     ],
 )  # fmt: skip
 def test_a_dose_is_read_next_to_a_steroid_name_or_a_time_without_a_dose(text, expected):
@@ -176,9 +190,29 @@ def test_a_dose_is_read_next_to_a_steroid_name_or_a_time_without_a_dose(text, ex
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [("40mg but tapering", 40), ("tapering, currently 12.5", 12.5), ("was 20, now 15 mg", 15),
+     ("10mg one day and 5mg the next", 7.5), ("pred 10mg one day, 5mg the next", 7.5),
+     ("alternating 10 mg and 5 mg", 7.5), ("10 mg and 5 mg on alternate days", 7.5),
+     ("20mg on alternate days", 10)],
+)  # fmt: skip
+def test_the_dose_now_is_read_from_a_changing_or_alternating_dose(text, expected):
+    assert parse_daily_dose_mg(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
     "text",
-    ["1 tablet of 5 mg in the morning and 2 at night", "5 mg tablets, 2 in the morning",
-     "5mg, 2 in the morning and 1 at night"],
+    ["tapering from 20 mg", "tapering to 5 mg", "currently 10 mg, going up to 20 next week",
+     "10mg now and 5 mg at night", "20mg, currently tapering"],
+)
+def test_a_dose_on_its_way_somewhere_else_is_asked_again(text):
+    assert parse_daily_dose_mg(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["10 mg, 2 tablets", "1 tablet of 5 mg in the morning and 2 at night",
+     "5 mg tablets, 2 in the morning", "5mg, 2 in the morning and 1 at night"],
 )  # fmt: skip
 def test_a_bare_number_that_may_count_tablets_is_not_taken_for_milligrams(text):
     assert parse_daily_dose_mg(text) is None

@@ -215,7 +215,64 @@ def parse_daily_dose_mg(text: str) -> float | None:
     t = _NONE_AT_TIME.sub(" ", t) if _has_dose(t) else t
     if _STOPPED.search(t):
         return _stopped_dose(t)
+    current = _current_part(t)
+    if current is not None:
+        return current
+    alternating = _alternating_days(t)
+    if alternating is not None:
+        return alternating
     return _read_dose(t)
+
+
+# "tapering, currently 12.5", "was 20, now 15 mg": the dose now is the last thing said.
+_CURRENTLY = re.compile(
+    r"^(?:.*[,;.]\s*|.*\bbut\s+)?(?:currently|at the moment|right now|at present|now|today)"
+    r"(?:\s+(?:on|at|taking|i'?m on|i take|it'?s|down to|i'?m at))?\s+(?P<dose>(?!and\b)[^,;]+)$"
+)
+# "40mg but tapering": the dose now, coming down.
+_TAPER_AFTER = re.compile(
+    r"^(?P<dose>[^,;]+?)[\s,;]+(?:but\s+|and\s+)?(?:i'?m\s+|it'?s\s+|we'?re\s+)?"
+    r"(?:tapering|reducing|weaning|going down|coming down|being tapered|being reduced)"
+    r"(?:\s+(?:it|off|down|slowly|now))*$"
+)
+
+
+def _current_part(t: str) -> float | None:
+    """The dose now, where the reply also says how it changes: "tapering, currently 12.5"."""
+    for pattern in (_CURRENTLY, _TAPER_AFTER):
+        m = pattern.match(t)
+        if m:
+            return _read_dose(m.group("dose").strip())
+    return None
+
+
+_AMOUNT_TEXT = r"\d+(?:\.\d+)?\s*(?:mg|mgs|milligrams?|g|mcg)"
+_NAME_WORDS = r"(?:[^\W\d_]+\s+){0,3}?"
+# "10mg one day and 5mg the next", "alternating 10 mg and 5 mg": the mean of the two.
+_ALTERNATING = (
+    re.compile(
+        rf"^{_NAME_WORDS}(?P<a>{_AMOUNT_TEXT})\s+(?:on\s+)?one\s+day,?\s+(?:and\s+|then\s+)?"
+        rf"(?P<b>{_AMOUNT_TEXT})\s+(?:the\s+)?(?:next|other|following)(?:\s+(?:day|one))?$"
+    ),
+    re.compile(
+        rf"^{_NAME_WORDS}(?:alternating|alternate|alternating between|alternate days of)\s+"
+        rf"(?P<a>{_AMOUNT_TEXT})\s+(?:and|with|/|&)\s+(?P<b>{_AMOUNT_TEXT})"
+        r"(?:\s+(?:every other day|on alternate days|each day|daily))?$"
+    ),
+    re.compile(
+        rf"^{_NAME_WORDS}(?P<a>{_AMOUNT_TEXT})\s+(?:and|/|&)\s+(?P<b>{_AMOUNT_TEXT})\s+"
+        r"(?:on\s+)?(?:alternate|alternating)\s+days$"
+    ),
+)
+
+
+def _alternating_days(t: str) -> float | None:
+    for pattern in _ALTERNATING:
+        m = pattern.match(t)
+        if m:
+            a, b = _read_dose(m.group("a")), _read_dose(m.group("b"))
+            return None if a is None or b is None else _clean((a + b) / 2)
+    return None
 
 
 def _has_dose(t: str) -> bool:
@@ -357,9 +414,15 @@ def _is_count_before(toks: list[_Tok], num: _Num, first: int) -> bool:
 
 
 def _is_count_after(toks: list[_Tok], stop: int, num: _Num) -> bool:
-    """ "5 mg x 2", "5mg tablets x2"."""
-    between = [tok.text for tok in toks[stop : num.first]]
-    return bool(set(between) & _TIMES) and set(between) <= (_TIMES | _PILL_WORDS | {","})
+    """ "5 mg x 2", "5mg tablets x2", "5mg, 1 tablet a day".
+
+    Only one tablet after the dose is a count for sure: "10 mg, 2 tablets" may be 2 x 5 mg.
+    """
+    between = {tok.text for tok in toks[stop : num.first]}
+    after = toks[num.stop].text if num.stop < len(toks) else ""
+    if num.value == 1 and after in _PILL_WORDS and between <= {","}:
+        return True
+    return bool(between & _TIMES) and between <= (_TIMES | _PILL_WORDS | {","})
 
 
 def _is_duration_number(toks: list[_Tok], num: _Num) -> bool:

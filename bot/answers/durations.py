@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.answers.numbers import (
@@ -53,6 +54,13 @@ _DURATION_LIMITS = _phrases(
     r"shorter than|not yet|within|<",
 )
 _ONE_DAY = 1.0
+# "I just started last week": a start too recent to be a date, given as the whole reply.
+_STARTED_RECENTLY = re.compile(
+    r"(?:i\s+)?(?:(?:only|just)\s+)?(?:(?:started|began|begun|been on (?:it|them))\s+"
+    r"(?:it\s+|them\s+|on\s+(?:it|them)\s+)?|since\s+)?"
+    r"(?P<when>last week|yesterday|today|this morning)"
+)
+_STARTED_DAYS_AGO = {"last week": 7.0, "yesterday": 1.0, "today": 0.0, "this morning": 0.0}
 
 
 @dataclass(frozen=True)
@@ -82,12 +90,16 @@ def parse_duration_days(text: str) -> float | None:
 
     "about/around a year" is a year; "nearly/almost/not quite/just under 2 months" a day less
     than 2 months, "just over/more than/over 2 months" a day more, so that the answer falls on
-    the right side of a line drawn at 2 months. None for vague amounts ("a few weeks"), bounds
-    that could be far off ("less than 2 months", "up to a year"), dates ("since 2020", "since
-    March"), a number without a unit, and anything else unclear. Only the first ``MAX_CHARS``
-    characters are read.
+    the right side of a line drawn at 2 months. A start "last week" is 7 days, "yesterday" 1
+    (only as the whole reply; all are well under 8 weeks). None for vague amounts ("a few
+    weeks"), bounds that could be far off ("less than 2 months", "up to a year"), dates ("since
+    2020", "since March", "last month"), a number without a unit, and anything else unclear.
+    Only the first ``MAX_CHARS`` characters are read.
     """
     t = _numeric_text(text[:MAX_CHARS])
+    recent = _STARTED_RECENTLY.fullmatch(t)
+    if recent:
+        return _STARTED_DAYS_AGO[recent.group("when")]
     under, over = _JUST_UNDER.search(t), _JUST_OVER.search(t)
     if under and over:
         return None  # "nearly 2 months, more than 8 weeks": one is enough

@@ -313,11 +313,20 @@ _AGO = re.compile(r"\s+ago(?![a-z])")
 _BORN_BEFORE = re.compile(
     r"(?:born|birth|dob|d\.o\.b|yob)(?:\s*(?:in|on|year|date|was|is|:|-|the year|of birth))*\s*$"
 )
+_BORN_AGO_BEFORE = re.compile(r"\bborn(?:\s+(?:exactly|just))?\s*$")
 _DATE_BEFORE = re.compile(rf"(?:\bon|\bthe|\bof|\b{_MONTHS})\s*$")
 _PART_BEFORE = re.compile(
     rf"{_NUMBER_MARK}(?:\s*-?\s*(?:years?|yrs?|y))?(?:\s+old)?[\s,&+]*(?:and)?\s*$"
 )
 _HORIZON_BEFORE = re.compile(r"\b(?:in|within)\s*$")
+# Another person's age ("my mum's 60"), or the patient's at some event ("diagnosed at 15").
+_SOMEONE_ELSE_BEFORE = re.compile(
+    r"\b(?:my|his|her|their|our)\s+(?:mum|mom|mummy|mommy|mother|dad|daddy|father|parents?"
+    r"|husband|wife|partner|boyfriend|girlfriend|fianc[eé]e?|grandma|grandmother|grandpa"
+    r"|grandfather|gran|granny|nan|nana|sister|brother|sibling|friend|carer|guardian)"
+    r"(?:'s|\s+is|\s+was)?(?:\s+age\s+is)?\s*$"
+)
+_AT_AGE_BEFORE = re.compile(r"\bat(?:\s+(?:the\s+)?age(?:\s+of)?)?\s*$")
 _LENGTH_BEFORE = re.compile(r"\b(?:for|since|past|last|every|after)\s*$")
 _NEARLY_BEFORE = re.compile(
     r"\b(?:nearly|almost|not quite|coming up to|coming up on|soon to be|soon|nigh on)\s*$"
@@ -403,6 +412,11 @@ def _read_age_number(value: float, left: str, right: str, mark: str) -> _AgeRead
     """Read one number of an age answer from the words before (``left``) and after it."""
     if re.match(rf"{_ORDINAL}(?![a-z])", right):  # "the 15th": a date; "my 40th": unclear
         return _CONTEXT if _DATE_BEFORE.search(left) else _UNCLEAR
+    years = _YEARS_AFTER.match(right)
+    ago = _AGO.match(right, years.end()) if years else None
+    if ago and _BORN_AGO_BEFORE.search(left):  # "I was born 40 years ago"
+        clause = _CLAUSE_END.split(right[ago.end() :], maxsplit=1)[0].strip()
+        return _AgeReading("age", math.floor(value)) if not clause else _UNCLEAR
     if _BORN_BEFORE.search(left):
         return _AgeReading("birth", value) if mark == _YEAR_MARK else _UNCLEAR
     if mark == _YEAR_MARK or re.match(rf"\s+{_MONTHS}(?![a-z])", right):
@@ -417,9 +431,10 @@ def _read_age_number(value: float, left: str, right: str, mark: str) -> _AgeRead
         if _LENGTH_BEFORE.search(left):
             return _CONTEXT  # "on steroids for 3 months"
         return _UNCLEAR  # "18 months": never an age in years
-    years = _YEARS_AFTER.match(right)
+    if _SOMEONE_ELSE_BEFORE.search(left) or _AT_AGE_BEFORE.search(left):
+        return _CONTEXT
     if years:
-        if _AGO.match(right, years.end()) or _LENGTH_BEFORE.search(left):
+        if ago or _LENGTH_BEFORE.search(left):
             return _CONTEXT  # "diagnosed 10 years ago", "lupus for 10 years"
         right = right[years.end() :]
     if _DOUBT_AFTER.match(right):
