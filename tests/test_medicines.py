@@ -331,6 +331,8 @@ def test_a_name_the_table_does_not_know_is_reported_not_dropped(text, taken, unk
         "去年打过环磷酰胺，现在吃他克莫司和强的松",
         "我吃的药有泼尼松、羟氯喹、钙片和维生素D",
         "on pred & plaq",
+        "Prednisone, that's it",
+        "I'm taking Benlysta autoinjector weekly and prednisone",
         "Prednisolone 5mg, Mycophenolate 1g BD, Hydroxychloroquine 200mg OD, Adcal D3",
         "prednisone, cellcept, omeprazole, calcium and vitamin d, alendronic acid weekly",
     ],

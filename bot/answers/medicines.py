@@ -457,7 +457,9 @@ _STOP_WORDS = _word_set(
     feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
     saturday sunday weekend weekends
     white blue pink yellow orange green red brown purple round tiny
-    wants wanted plan plans planning planned hope hoping soon future
+    wants wanted plan plans planning planned hope hoping soon future thinking considering
+    that's what's there's here's pen pens syringe syringes autoinjector auto injector injector
+    uk usa us america england britain canada australia china hong kong taiwan singapore
     n w nd
     new old same different usual low high lower higher small big large strong weak
     asteroid asteroids program programs programme programmes prograde celebrate celebrated
