@@ -193,6 +193,21 @@ def test_chinese_names_are_found_in_text_without_spaces(text, expected):
     assert reading.unrecognised == ()
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我在吃強的松和驍悉", ["prednisone", "mycophenolate_mofetil"]),
+        ("甲潑尼龍和環孢素", ["methylprednisolone", "cyclosporine"]),
+        ("環磷醯胺，貝利尤單抗，羥氯喹", ["cyclophosphamide", "belimumab", "hydroxychloroquine"]),
+        ("美羅華和來氟米特", ["rituximab", "leflunomide"]),
+    ],
+)
+def test_traditional_chinese_names_are_found_too(text, expected):
+    reading = read_medicines(text)
+    assert [m.id for m in reading.taken] == expected
+    assert reading.unrecognised == ()
+
+
 def test_the_longest_chinese_name_wins():
     assert _taken("泼尼松龙") == ["prednisolone"]
     assert _taken("甲泼尼龙") == ["methylprednisolone"]
@@ -232,6 +247,7 @@ def test_chinese_characters_apart_are_not_one_name():
          ["prednisone", "azathioprine"], ["mycophenolate_mofetil"]),
         ("停了骁悉，现在吃强的松", ["prednisone"], ["mycophenolate_mofetil"]),
         ("强的松停了，骁悉还在吃", ["mycophenolate_mofetil"], ["prednisone"]),
+        ("停了嗎替麥考酚酯，現在吃他克莫司", ["tacrolimus"], ["mycophenolate_mofetil"]),
         ("以前吃过羟氯喹，现在吃美卓乐和他克莫司", ["methylprednisolone", "tacrolimus"],
          ["hydroxychloroquine"]),
         ("不吃激素，只吃羟氯喹", ["hydroxychloroquine"], ["steroid_unspecified"]),

@@ -40,9 +40,30 @@ _MEDICINE_KEYS = frozenset({"id", "name", "class", "names", "prednisone_equivale
 _NAME_TOKEN = re.compile(r"[^\W_]+")
 
 
+# Traditional Chinese (Hong Kong, Taiwan) as simplified, character for character, for the
+# characters of the names and the filler words: "強的松" is "强的松", "驍悉" is "骁悉".
+_TRADITIONAL = str.maketrans(
+    dict(
+        zip(
+            "潑強羥驍環嗎麥龍氫醯來貝單羅華樂侖優體劑壓雙葉復複奧寧寶對爾應總撲漢靈熱愛狀確類紛維纈"
+            "腎膠騰藥補諾質賽鈣鈉黴鳴魚開蘭製賓黃們還現過沒給讓說週顆針療醫間時後個種這錯記謝點兩瘡"
+            "腸與經準計劃將東別為麼樣輸靜脈擊減穩處檢從換約飯號規請歲關係問題幾鐘隻裡頭邊",
+            "泼强羟骁环吗麦龙氢酰来贝单罗华乐仑优体剂压双叶复复奥宁宝对尔应总扑汉灵热爱状确类纷维缬"
+            "肾胶腾药补诺质赛钙钠霉鸣鱼开兰制宾黄们还现过没给让说周颗针疗医间时后个种这错记谢点两疮"
+            "肠与经准计划将东别为么样输静脉击减稳处检从换约饭号规请岁关系问题几钟只里头边",
+            strict=True,
+        )
+    )
+)
+
+
+def _normalised(text: str) -> str:
+    return normalise(text).translate(_TRADITIONAL)
+
+
 def _name_key(name: str) -> str:
     """A name as matched: "Cell-Cept", "cell cept" and "cellcept" are all "cellcept"."""
-    return "".join(_NAME_TOKEN.findall(normalise(name)))
+    return "".join(_NAME_TOKEN.findall(_normalised(name)))
 
 
 def load_medicines(path: Path | None = None) -> tuple[Medicine, ...]:
@@ -595,7 +616,7 @@ def read_medicines(text: str, medicines: Sequence[Medicine] | None = None) -> Me
     ("xeljanz", "chinese herbs"), so that no name is silently dropped.
     """
     table = load_medicines() if medicines is None else medicines
-    t = normalise(text)
+    t = _normalised(text)
     mentions = _medicine_matches(t, table)
     stopped = {m.medicine.id: m.medicine for m in mentions if m.negated}
     taken: dict[str, Medicine] = {}
@@ -664,7 +685,7 @@ def steroid_dose_in(
     taken, when several are, or when its dose cannot be read for sure.
     """
     table = load_medicines() if medicines is None else medicines
-    t = normalise(text)
+    t = _normalised(text)
     mentions = _medicine_matches(t, table)
     stopped = {m.medicine.id for m in mentions if m.negated}
     steroids = [
