@@ -256,6 +256,7 @@ def test_chinese_characters_apart_are_not_one_name():
         ("prednisone and I'm about to start cellcept", ["prednisone"],
          ["mycophenolate_mofetil"]),
         ("泼尼松，准备用贝利尤单抗", ["prednisone"], ["belimumab"]),
+        ("泼尼松，医生说要加贝利尤单抗，还没打", ["prednisone"], ["belimumab"]),
         ("stopped cellcept and started prednisone", ["prednisone"], ["mycophenolate_mofetil"]),
         ("骁悉停了以后开始吃强的松", ["prednisone"], ["mycophenolate_mofetil"]),
         ("switched from imuran to cellcept, and prednisone",
@@ -346,6 +347,8 @@ def test_a_name_the_table_does_not_know_is_reported_not_dropped(text, taken, unk
         "目前在用甲泼尼龙片和他克莫司胶囊",
         "去年打过环磷酰胺，现在吃他克莫司和强的松",
         "我吃的药有泼尼松、羟氯喹、钙片和维生素D",
+        "羟氯喹吃了三年了，效果不错，还有激素类药物",
+        "我用的是甲泼尼龙冲击治疗，之后改口服泼尼松",
         "on pred & plaq",
         "Prednisone, that's it",
         "I'm taking Benlysta autoinjector weekly and prednisone",
@@ -392,6 +395,7 @@ def test_an_empty_reply_names_nothing():
         ("泼尼松每天10毫克，骁悉", ("prednisone", 10.0)),
         ("甲泼尼龙4mg，他克莫司1mg一天两次", ("methylprednisolone", 4.0)),
         ("硫唑嘌呤 50mg 每天, 强的松 15mg", ("prednisone", 15.0)),
+        ("泼尼松一天两次，每次5mg", ("prednisone", 10.0)),
     ],
 )
 def test_the_one_steroid_named_with_its_dose_gives_that_dose_as_written(text, expected):
@@ -411,6 +415,8 @@ def test_the_one_steroid_named_with_its_dose_gives_that_dose_as_written(text, ex
         "prednisone tapering from 20mg",  # a changing dose
         "I stopped prednisone 2 weeks ago",  # not taken
         "prednisone 2 tablets",  # tablets, not mg
+        "每天两片强的松，一片是5毫克",  # Chinese numerals are not read: asked again
+        "强的松 半片",
         "",
     ],
 )

@@ -207,7 +207,7 @@ _PREFIX_CHARS = 160  # enough for any negation window: keeps long replies fast
 # looked for in the few characters of the clause before a name.
 _CJK_NEGATION = re.compile(
     r"不吃|不用|不服|不再|不打|不是|不需要|没(?!错|事|多久|关系)|停|未用|未服|未吃|未使用|从未|"
-    r"曾经|以前吃过|以前用过|之前吃过|之前用过|准备|打算|即将|计划"
+    r"曾经|以前吃过|以前用过|之前吃过|之前用过|准备|打算|即将|计划|将要|要加|要开始|还没|尚未"
 )
 # A new start ends what a negation before it said: "stopped cellcept and started prednisone",
 # "骁悉停了以后开始吃强的松".
@@ -234,7 +234,8 @@ _STOPPED_AFTER = re.compile(
     r"august|september|october|november|december)\b))"
     r"|no longer|not any ?more|not now|off it|off them|used to|in the past|previously|formerly"
     r"|(?:not|n't)(?: [^\W_]+){0,3} any ?more)"
-    r"|停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|曾经"
+    r"|停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|曾经|还没|还未|尚未|"
+    r"没开始"
 )
 _STOPPED_AFTER_WORDS = 8  # how far after the last name a "stopped" still refers to it
 
@@ -504,7 +505,7 @@ _CJK_FILLER = _word_set(
     星期 月 每月 个月 年 半年 一年 一 二 三 四 五 六 七 八 九 十 百 千 两 半 零 〇 号 常规
     以后 之后 然后 后来 去年 今年 前年 明年 上个月 下个月 这个月 上周 下周 本周 名字 时候
     时间 一段时间 段 准备 打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它
-    东西 药片 处方 医院 复查 检查
+    东西 药片 处方 医院 复查 检查 要 需要 效果 不错 挺好 很好 有效 类 改 还没 尚未
     """
 )
 _CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
@@ -642,8 +643,10 @@ def find_medicines(text: str, medicines: Sequence[Medicine] | None = None) -> li
 _UNSPECIFIED_STEROID = "steroid_unspecified"
 _HAS_NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-    r"thirty|forty|fifty|sixty|half)\b"
+    r"thirty|forty|fifty|sixty|half)\b|[一二两三四五六七八九十半]"
 )
+# parse_daily_dose_mg does not read Chinese numerals: "每天两片", "半片" are asked again.
+_CJK_NUMERAL = re.compile("[一二两三四五六七八九十百半]")
 # Where the words before a name stop belonging to it: "cellcept 1g, 10 mg prednisone".
 _DOSE_BREAK = re.compile(
     r"[;!?()\[\]/、，。；！？\n]|,(?!\d{3})|(?<!\d)\.|\.(?!\d)|"
@@ -706,7 +709,8 @@ def steroid_dose_in(
         segment = _dose_segment(t, mentions, n)
         if segment is None:
             continue
-        dose = parse_daily_dose_mg(_dose_words(segment))
+        english = _dose_words(segment)
+        dose = None if _CJK_NUMERAL.search(english) else parse_daily_dose_mg(english)
         if dose is None:
             return None
         doses.add(dose)
