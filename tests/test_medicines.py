@@ -291,6 +291,10 @@ def test_a_medicine_named_both_as_taken_and_as_stopped_counts_as_stopped():
         "pred off and on",
         "no I take prednisone",
         "没错，我吃强的松",
+        "I haven't stopped prednisone",
+        "prednisone, never stopped it",
+        "强的松还没停",
+        "没停强的松",
     ],
 )
 def test_other_stopping_or_doubt_near_a_medicine_does_not_stop_it(text):

@@ -206,7 +206,8 @@ _PREFIX_CHARS = 160  # enough for any negation window: keeps long replies fast
 # Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹", "准备用贝利尤单抗" (not yet);
 # looked for in the few characters of the clause before a name.
 _CJK_NEGATION = re.compile(
-    r"不吃|不用|不服|不再|不打|不是|不需要|没(?!错|事|多久|关系)|停|未用|未服|未吃|未使用|从未|"
+    r"不吃|不用|不服|不再|不打|不是|不需要|没(?!错|事|多久|关系|停|有停)|(?<!没)(?<!不)(?<!没有)停|"
+    r"未用|未服|未吃|未使用|从未|"
     r"曾经|以前吃过|以前用过|之前吃过|之前用过|准备|打算|即将|计划|将要|要加|要开始|还没|尚未"
 )
 # A new start ends what a negation before it said: "stopped cellcept and started prednisone",
@@ -234,10 +235,16 @@ _STOPPED_AFTER = re.compile(
     r"august|september|october|november|december)\b))"
     r"|no longer|not any ?more|not now|off it|off them|used to|in the past|previously|formerly"
     r"|(?:not|n't)(?: [^\W_]+){0,3} any ?more)"
-    r"|停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|曾经|还没|还未|尚未|"
-    r"没开始"
+    r"|(?<!没)(?<!不)(?<!没有)停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|"
+    r"曾经|还没(?!停|有停)|还未|尚未|没开始"
 )
 _STOPPED_AFTER_WORDS = 8  # how far after the last name a "stopped" still refers to it
+# A stop that did not happen: "I haven't stopped prednisone", "never stopped it", "还没停".
+_NOT_STOPPED = re.compile(
+    r"\b(?:not|never|haven't|havent|hasn't|hasnt|didn't|didnt|don't|dont|won't|wont|can't|cant|"
+    r"cannot|wasn't|wasnt|isn't|isnt)(?: [^\W_]+)? (?:stopped|stop|stopping|quit|discontinued|"
+    r"been stopped)\b|没停|没有停|不停|不能停"
+)
 
 
 @dataclass(frozen=True)
@@ -319,6 +326,8 @@ def _is_negated(text: str, start: int) -> bool:
     breaks = list(_CLAUSE_BREAK.finditer(prefix))
     clause = prefix[breaks[-1].end() :] if breaks else prefix
     words = _WORD.findall(clause)
+    if _NOT_STOPPED.search(" ".join(words[-_PHRASE_WINDOW:])) or _NOT_STOPPED.search(clause[-8:]):
+        return False
     if _NOT_YET.search(" ".join(words[-_PHRASE_WINDOW:])):
         return True
     restart = max((j + 1 for j, w in enumerate(words) if w in _RESTARTS), default=0)
@@ -352,6 +361,8 @@ def _is_stopped_after(text: str, mention: _Mention, following: _Mention | None) 
         region = between[: breaks[-1].end()] if breaks else ""
     region = _UNSURE.sub(",", region)
     region = _CJK_UNSURE.sub(",", region)
+    if _NOT_STOPPED.search(" ".join(_WORD.findall(region))) or _NOT_STOPPED.search(region):
+        return False
     return _STOPPED_AFTER.search(region) is not None
 
 
