@@ -76,7 +76,7 @@ def _digits_value(token: str) -> float | None:
     """The value of a digit token: "34", "7.5", "7,5" (decimal comma), "1,000" (thousands)."""
     if len(token) > _MAX_DIGITS:
         return None
-    if token.isdigit():
+    if token.isdecimal():  # not "❶" or "²" (digits int() cannot read)
         return float(int(token))
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token):
         return float(token.replace(",", ""))
