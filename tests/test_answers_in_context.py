@@ -194,7 +194,8 @@ def test_a_dose_is_read_next_to_a_steroid_name_or_a_time_without_a_dose(text, ex
     [("40mg but tapering", 40), ("tapering, currently 12.5", 12.5), ("was 20, now 15 mg", 15),
      ("10mg one day and 5mg the next", 7.5), ("pred 10mg one day, 5mg the next", 7.5),
      ("alternating 10 mg and 5 mg", 7.5), ("10 mg and 5 mg on alternate days", 7.5),
-     ("20mg on alternate days", 10)],
+     ("20mg on alternate days", 10), ("20mg, 2 weeks ago it was 30", 20),
+     ("20 mg, before that it was 40", 20), ("was 30 2 weeks ago, now 20", 20)],
 )  # fmt: skip
 def test_the_dose_now_is_read_from_a_changing_or_alternating_dose(text, expected):
     assert parse_daily_dose_mg(text) == pytest.approx(expected)

@@ -237,9 +237,18 @@ _TAPER_AFTER = re.compile(
 )
 
 
+# "20mg, 2 weeks ago it was 30": the dose now, then what it was.
+_WAS_AFTER = re.compile(
+    r"^(?P<dose>[^,;]+?)[\s,;]+(?:but\s+|and\s+)?"
+    r"(?:(?:a|one|two|three|four|\d+)\s+(?:days?|weeks?|months?)\s+ago|last\s+(?:week|month)"
+    r"|before(?:\s+that)?|previously|until recently)\s*,?\s*"
+    r"(?:it\s+was|i\s+was\s+on|i\s+was\s+taking|i\s+took|was)\s+[^,;]+$"
+)
+
+
 def _current_part(t: str) -> float | None:
     """The dose now, where the reply also says how it changes: "tapering, currently 12.5"."""
-    for pattern in (_CURRENTLY, _TAPER_AFTER):
+    for pattern in (_CURRENTLY, _TAPER_AFTER, _WAS_AFTER):
         m = pattern.match(t)
         if m:
             return _read_dose(m.group("dose").strip())
