@@ -124,6 +124,16 @@ def test_a_start_last_week_or_yesterday_is_counted_in_days(text, expected):
     assert parse_duration_days(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("6 weeks, not quite 2 months yet", 42), ("9 weeks (just over 2 months)", 63),
+     ("8 weeks so nearly 2 months", 56), ("6 weeks, just over 2 months", None),
+     ("2 months, 3 months", None)],
+)  # fmt: skip
+def test_a_length_said_twice_is_read_when_both_agree(text, expected):
+    assert parse_duration_days(text) == expected
+
+
 def test_nearly_two_months_is_under_two_months_and_over_eight_weeks():
     two_months = parse_duration_days("2 months")
     eight_weeks = parse_duration_days("8 weeks")

@@ -100,6 +100,40 @@ def parse_duration_days(text: str) -> float | None:
     recent = _STARTED_RECENTLY.fullmatch(t)
     if recent:
         return _STARTED_DAYS_AGO[recent.group("when")]
+    days = _duration(t)
+    return days if days is not None else _restated(t)
+
+
+_CLAUSE_BREAK = re.compile(r"\s*[,;]\s*|\s+(?:but|so|i\.e|ie)\s+|\s*\(|\)\s*")
+
+
+def _restated(t: str) -> float | None:
+    """ "6 weeks, not quite 2 months yet": one exact length, and bounds that agree with it."""
+    clauses = [c for c in _CLAUSE_BREAK.split(t) if c and c.strip()]
+    if len(clauses) < 2:
+        return None
+    exact: list[float] = []
+    bounds: list[tuple[float, float]] = []  # (reading, nudge)
+    for clause in clauses:
+        days = _duration(clause)
+        if days is None:
+            return None
+        under, over = _JUST_UNDER.search(clause), _JUST_OVER.search(clause)
+        if under or over:
+            bounds.append((days, -_ONE_DAY if under else _ONE_DAY))
+        else:
+            exact.append(days)
+    if len(set(exact)) != 1:
+        return None
+    value = exact[0]
+    for days, nudge in bounds:
+        bound = days - nudge  # the length the patient compared with
+        if (nudge < 0 and not value < bound) or (nudge > 0 and not value > bound):
+            return None  # "6 weeks, just over 2 months": which one?
+    return value
+
+
+def _duration(t: str) -> float | None:
     under, over = _JUST_UNDER.search(t), _JUST_OVER.search(t)
     if under and over:
         return None  # "nearly 2 months, more than 8 weeks": one is enough
