@@ -26,6 +26,12 @@ _UNSURE = _phrases(
     r"not remember|no memory|i forg[eo]t|forgotten|i'?ve forgotten|forgot",
     r"maybe|mayb|perhaps|possibly|might be|may be",
 )
+# Amounts of time before "ago" in "but that was 10 years ago".
+_AGO_AMOUNT = (
+    r"(?:about|over|around|like|almost|nearly|more than|at least|a|an|few|a few|couple|a couple of|"
+    r"many|several|\d+|[a-z]+ty|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+)
+_AGO_UNIT = r"(?:years?|yrs?|months?|decades?|ages)"
 # Hedged answers: a yes or no the site would still have to confirm.
 _HEDGED = _phrases(
     r"probably|prob|probs|likely|unlikely|i think|think so|i believe|believe so|i guess|i suppose",
@@ -37,6 +43,30 @@ _HEDGED = _phrases(
     r"sometimes|occasionally|on and off|off and on|now and then|partly|partially|depends",
     r"it depends|yes and no|yes or no|yes no|no yes|used to|not exactly|not always",
     r"not necessarily|not completely|not entirely|not fully|not quite|sometime",
+    # Not (yet) diagnosed, decided or asked: "not officially, they think it's lupus".
+    r"not officially|not formally|not (?:yet )?confirmed|not diagnosed yet|suspected",
+    r"(?:they|doctors?|he|she) (?:think|thinks|thought|suspect|suspects|suspected)",
+    r"(?:has ?n'?t|have ?n'?t|hasnt|havent|has not|have not|not yet|not) (?:yet )?"
+    r"(?:decided|asked|made up (?:her|his|their|my) mind)",
+    r"still deciding|undecided|thinking about it|thinking it over|wants? to know more",
+    r"(?:a |some )?(?:small|slight|tiny) chance|some chance",
+    # A refusal is not a "no": "I'd rather not say".
+    r"(?:i'?d|i would|i'?ll|id) rather not(?: say| answer| tell)?|rather not (?:say|answer|tell)",
+    r"prefer not to (?:say|answer|tell)|(?:do ?n'?t|dont|do not) want to (?:say|answer|tell)",
+    r"not telling|none of your business",
+    # "Yes, but that was 10 years ago": the question's time window decides, so the site does.
+    rf"but (?:that|it|this|they) (?:was|were) (?:{_AGO_AMOUNT} )*{_AGO_UNIT} ago",
+    r"but (?:that|it|this|they) (?:was|were) (?:a )?(?:very )?long (?:time )?ago",
+    r"but (?:that|it|this|they) (?:was|were) (?:back )?in (?:19|20)\d\d",
+)
+# Words that say nothing changed: a "no" inside them is no answer. Whether "nothing changed" means
+# yes or no depends on the question ("have your doses stayed the same?" or "has anything
+# changed?"), so alone they leave the answer for the site; next to a plain yes they are a yes.
+_NO_CHANGE = _phrases(
+    r"no (?:change|changes|changed)|nothing(?: has|'s| 's| have)? (?:changed|different)",
+    r"(?:not|never|has ?n'?t|hasnt|have ?n'?t|havent|did ?n'?t|didnt|has not|have not|did not|"
+    r"were ?n'?t|werent|was ?n'?t|wasnt) (?:been )?chang(?:ed|e)",
+    r"unchanged|(?:the )?same(?: as (?:always|before|ever|usual|it was))?",
 )
 # Words that neither answer nor hedge: "I'm sure", "no problem" (an agreement, not a "no").
 _NEUTRAL = _phrases(
@@ -48,7 +78,9 @@ _NO = _phrases(
     r"not (?:really|at all|ever|once|yet|any ?more|now|currently|today|lately|recently|true|"
     r"correct|right|so|me)",
     r"no longer|never|none|nothing|nope+|nah+|nay|negative|no way|neither|nil|nada|noo+",
-    r"false|untrue|wrong|incorrect|not the case",
+    r"false|untrue|wrong|incorrect|not the case|neg|-ve|nkda|nka",
+    r"(?:does ?n'?t|doesnt|does not|do ?n'?t|dont|do not|did ?n'?t|didnt|did not) (?:really )?"
+    r"(?:agree|want (?:me )?to|like (?:it|the idea))",
     r"i (?:do ?n'?t|do not|dont|have ?n'?t|have not|havent|'?ve not|'?ve never|have never|am not|"
     r"'?m not|did ?n'?t|didnt|did not|was ?n'?t|wasnt|was not|wo ?n'?t|will not|ca ?n'?t|cannot|"
     r"can not|ai ?n'?t|never)",
@@ -68,7 +100,10 @@ _YES = _phrases(
     r"(?:that'?s|that is|thats|it'?s|it is|quite|exactly|yes|yeah) (?:right|correct|true|it)",
     r"of course|ofc|definitely|absolutely|certainly|indeed|affirmative|correct|true|exactly",
     r"totally|sure|surely|yes please|uh huh|uh-huh|mhm+|mm hmm|yessir",
-    r"ye+s+|ye+a+h*|yeh|yah|ya+|yu+p+|ye+p+|yas+|ys|yse|yez",
+    r"ye+s+|ye+a+h*|yeh|yah|yh|ya+|yu+p+|ye+p+|yas+|ys|yse|yez",
+    # A test result, and answers that say "all the time".
+    r"positive|\+ve|[a-z]+\+|always|constantly|all the time",
+    r"(?:agrees?|agreed)|(?:says|said) (?:ok|okay|yes|fine|it'?s fine|that'?s fine)",
     rf"i (?:do|am|have|did|was|will|can|does){_AUX_ALONE}",
     rf"i(?: have|'ve| ve|ve) (?:been|had|got){_NEGATION_AHEAD}|i (?:take|use){_NEGATION_AHEAD}",
 )
@@ -113,8 +148,11 @@ def parse_yes_no(text: str) -> YesNo | None:
         if _claim(t, _HEDGED, taken):
             return "unsure"
         _claim(t, _NEUTRAL, taken)
+        no_change = _claim(t, _NO_CHANGE, taken) > 0
         no = _claim(t, _NO, taken) > 0 or no
         yes = _claim(t, _YES, taken) > 0 or yes
+        if no_change:
+            return "yes" if yes and not no else "unsure"
     if yes and no:
         return "unsure"
     if yes:
