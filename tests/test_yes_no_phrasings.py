@@ -75,3 +75,9 @@ def test_a_guardian_who_is_there_but_speaks_no_english_is_still_a_yes() -> None:
 
 def test_not_positive_is_not_sure() -> None:
     assert parse_yes_no("not positive") == "unsure"
+
+
+def test_tired_all_the_time_is_not_a_yes() -> None:
+    # "Do you have lupus symptoms such as...?" - fatigue is not one of them: the site decides.
+    assert parse_yes_no("just tired all the time") != "yes"
+    assert parse_yes_no("always") == "yes"

@@ -101,12 +101,14 @@ _YES = _phrases(
     r"of course|ofc|definitely|absolutely|certainly|indeed|affirmative|correct|true|exactly",
     r"totally|sure|surely|yes please|uh huh|uh-huh|mhm+|mm hmm|yessir",
     r"ye+s+|ye+a+h*|yeh|yah|yh|ya+|yu+p+|ye+p+|yas+|ys|yse|yez",
-    # A test result, and answers that say "all the time".
-    r"positive|\+ve|[a-z]+\+|always|constantly|all the time",
+    # A test result: "positive", "ANA+".
+    r"positive|\+ve|[a-z]+\+",
     r"(?:agrees?|agreed)|(?:says|said) (?:ok|okay|yes|fine|it'?s fine|that'?s fine)",
     rf"i (?:do|am|have|did|was|will|can|does){_AUX_ALONE}",
     rf"i(?: have|'ve| ve|ve) (?:been|had|got){_NEGATION_AHEAD}|i (?:take|use){_NEGATION_AHEAD}",
 )
+# "Always" is a yes only on its own: "tired all the time" describes something else.
+_ALWAYS = frozenset({"always", "constantly", "all the time", "yes always", "always yes"})
 _YES_EMOJI = frozenset("👍✅✔☑👌🙆")
 _NO_EMOJI = frozenset("👎❌✖🚫🙅⛔")
 _UNSURE_EMOJI = frozenset("🤷🤔❓❔")
@@ -139,7 +141,7 @@ def parse_yes_no(text: str) -> YesNo | None:
     t = normalise(text)
     yes = _has_emoji(text, _YES_EMOJI)
     no = _has_emoji(text, _NO_EMOJI)
-    if t in ("y", "right"):
+    if t in ("y", "right") or t in _ALWAYS:
         yes = True
     elif t == "n":
         no = True
