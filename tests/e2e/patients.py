@@ -367,6 +367,30 @@ def _number(pattern: str, text: str) -> float | None:
 _DAYS = {"day": 1.0, "week": 7.0, "month": 30.44, "year": 365.25}
 
 
+def readback_question(protocol: Protocol, text: str) -> Question | None:
+    """The question a read-back is about. Usually the one just asked, but a reply the bot takes
+    for a correction of an earlier answer is read back as that answer."""
+    text = text.strip()
+    sentinel = "\0"
+    for question in protocol.questions:
+        if question.type in (AnswerType.YES_NO, AnswerType.CHOICE):
+            if readback_verdict(question, text, None) is not None:
+                return question
+            continue
+        dummy: Any = ["x"] if question.type is AnswerType.MEDICATIONS else 1.0
+        frames = [readback(question, Interpretation(Answer(question.id, dummy), sentinel), LANG)]
+        if question.type is AnswerType.MEDICATIONS:
+            frames.append(readback(question, Interpretation(Answer(question.id, []), ""), LANG))
+        if question.allow_unsure:
+            frames.append(readback(question, Interpretation(Answer.not_sure(question.id),
+                                                            sentinel), LANG))
+        for frame in frames:
+            prefix, _, suffix = frame.strip().partition(sentinel)
+            if text.startswith(prefix.strip()) and text.endswith(suffix.strip()):
+                return question
+    return None
+
+
 def readback_verdict(question: Question, text: str, truth: Any) -> bool | None:
     """Whether a read-back says what the patient meant: True, False, or None if the patient
     cannot tell what it says (it is in none of the forms the bot uses)."""
@@ -458,6 +482,7 @@ class Played:
     turns: list[Turn] = field(default_factory=list)
     caught: list[str] = field(default_factory=list)  # read-backs the patient corrected
     unreadable: list[str] = field(default_factory=list)  # read-backs the patient could not check
+    stumbles: list[str] = field(default_factory=list)  # typed replies to a read-back not taken
     error: str | None = None
 
     def transcript(self) -> str:
@@ -525,13 +550,12 @@ def play(patient: Patient, talk: Talk, protocol: Protocol | None = None) -> Play
     played = Played(patient)
     sender = patient.sender
     attempts: dict[str, int] = {}
+    rejected: dict[str, int] = {}  # read-backs the patient said were wrong, by their text
     last_question: Question | None = None
 
-    def send(text: str, prompt: Prompt) -> Prompt:
+    def send(text: str, prompt: Prompt, about: str | None = None) -> Prompt:
         replies = talk(sender, text)
-        qid = prompt.question.id if prompt.question else (
-            last_question.id if prompt.kind == "readback" and last_question else None
-        )
+        qid = prompt.question.id if prompt.question else about
         played.turns.append(Turn(text, prompt.kind, qid, _texts(replies)))
         return reader.prompt(replies)
 
@@ -554,23 +578,43 @@ def play(patient: Patient, talk: Talk, protocol: Protocol | None = None) -> Play
             last_question = question
             prompt = send(answer_for(patient, prompt, attempt), prompt)
         elif kind == "readback":
-            if last_question is None:
+            about = readback_question(protocol, prompt.text) or last_question
+            if about is None:
                 played.error = "a read-back before any question"
                 break
-            truth = patient.truth.get(last_question.id, "no")
-            if attempts.get(last_question.id, 0) >= MAX_ATTEMPTS:
+            truth = patient.truth.get(about.id, "no")
+            if attempts.get(about.id, 0) >= MAX_ATTEMPTS:
                 truth_ok: bool | None = True  # the patient gives up correcting
             else:
-                truth_ok = readback_verdict(last_question, prompt.text, truth)
-            if truth_ok is None:
-                played.unreadable.append(f"{last_question.id}: {prompt.text}")
-            elif not truth_ok:
-                played.caught.append(f"{last_question.id}: {prompt.text}")
+                truth_ok = readback_verdict(about, prompt.text, truth)
+            where = about.id if about is last_question else (
+                f"{about.id} (a reply to {last_question.id if last_question else '-'})"
+            )
+            # The same read-back again, right after the patient's reply to it: not a new one.
+            again = bool(played.turns) and played.turns[-1].prompt == "readback" and (
+                prompt.text in played.turns[-1].replies
+            )
+            if truth_ok is None and not again:
+                played.unreadable.append(f"{where}: {prompt.text}")
+            elif truth_ok is False and not again:
+                played.caught.append(f"{where}: {prompt.text}")
+            if not truth_ok and rejected.setdefault(prompt.text, 0) >= 3:
+                played.error = f"the bot reads back the same thing again and again: {prompt.text}"
+                break
+            if not truth_ok:
+                rejected[prompt.text] += 1
             right = truth_ok is True
             typed = "yes that's right" if right else "no, that's wrong"
             value = "yes" if right else "no"
-            reply = typed if patient.types_everything else (_button(prompt, value) or typed)
-            prompt = send(reply, prompt)
+            # A typist whose typed reply to the same read-back was not taken taps the button.
+            if again and patient.types_everything:
+                played.stumbles.append(
+                    f"{where}: typed {played.turns[-1].sent!r} to the read-back and was asked "
+                    "the same again"
+                )
+            tap = not patient.types_everything or again
+            reply = (_button(prompt, value) or typed) if tap else typed
+            prompt = send(reply, prompt, about.id)
         elif kind == "contact_ask":
             prompt = send(_yes(patient, prompt, "yes please"), prompt)
         elif kind == "first_name":

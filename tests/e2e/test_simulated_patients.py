@@ -113,6 +113,7 @@ def summary(results: list[Result], seconds: float) -> str:
     false_ko = [r for r in results if r.false_knockout]
     caught = [(r.patient.id, c) for r in results for c in r.played.caught]
     unreadable = [(r.patient.id, c) for r in results for c in r.played.unreadable]
+    stumbles = [(r.patient.id, c) for r in results for c in r.played.stumbles]
     turns = sum(len(r.played.turns) for r in results)
     n_agree = sum(agreed.values())
     lines = [
@@ -128,6 +129,7 @@ def summary(results: list[Result], seconds: float) -> str:
         f"false knockouts: {len(false_ko)}",
         f"caught misreadings (read-backs the patient corrected): {len(caught)}",
         f"read-backs the patient could not check: {len(unreadable)}",
+        f"typed replies to a read-back that were not taken: {len(stumbles)}",
         f"messages: {turns} in {seconds:.0f} s ({CONCURRENCY} patients at a time)",
         "",
         f"{'id':<5}{'style':<8}{'turns':>6}  {'coordinator':<48}{'bot':<48}agree",
@@ -147,6 +149,9 @@ def summary(results: list[Result], seconds: float) -> str:
     if unreadable:
         lines += ["", "Read-backs the patient could not check:"]
         lines += [f"    {pid} {c}" for pid, c in unreadable]
+    if stumbles:
+        lines += ["", "Typed replies to a read-back that were not taken (the patient then tapped):"]
+        lines += [f"    {pid} {c}" for pid, c in stumbles]
     return "\n".join(lines) + "\n"
 
 
