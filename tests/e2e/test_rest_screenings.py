@@ -208,3 +208,94 @@ def test_a_patient_can_stop_and_the_partial_screening_is_kept(stack):
     screening = screening_row(stack, sender)
     assert screening.status == "stopped"
     assert set(answers_of(stack, sender)) == {"diagnosis"}
+
+
+# ---- what a patient meets around the questions (issue 7, item 7) --------------------------
+
+# The questions a first version of FREE_TEXT may not name yet (one thing asked at a time).
+WHOLE_PATIENT = {"guardian_agrees": "yes", "could_be_pregnant": "no", **FREE_TEXT}
+
+
+def buttons_of(replies: list[dict]) -> list[tuple[str, str]]:
+    return [(b["title"], b["payload"]) for b in (replies[-1].get("buttons") or [])]
+
+
+def contact_details(stack, sender: str) -> list[dict]:
+    """Yes to contact, the details, and consent; the replies to the consent."""
+    for text in ["yes", "Ana", "Lopez", "ana.lopez@example.org", "+86 139 0000 1111", "no",
+                 "yes"]:
+        stack.talk(sender, text)
+    return stack.talk(sender, "yes I agree")
+
+
+def test_an_unclear_reply_to_the_contact_question_asks_it_again_and_yes_still_works(stack):
+    sender = "unclear-contact-1"
+    _, replies = screen(stack, sender, WHOLE_PATIENT)
+    assert "contact you" in said(replies)
+    replies = stack.talk(sender, "hmm")
+    assert replies[0]["text"] in ("Sorry, I didn't understand that.",
+                                  "That's fine, there's no hurry.")
+    assert replies[-1]["text"].startswith("Would you like the study team at")
+    assert buttons_of(replies) == [("Yes", "/affirm"), ("No", "/deny")]
+    assert "answer the question" not in said(replies)
+    # The unclear reply was forgotten: yes to the question opens the contact form.
+    replies = stack.talk(sender, "yes")
+    assert said(replies) == "What is your first name?"
+
+
+def test_after_the_lead_the_bot_offers_news_of_other_trials_with_the_same_email(stack):
+    sender = "notify-1"
+    screen(stack, sender, WHOLE_PATIENT)
+    replies = contact_details(stack, sender)
+    assert "We have submitted the contact information" in said(replies)
+    assert replies[-1]["text"] == "Would you like to be notified about other trials?"
+    assert buttons_of(replies) == [("Yes", "/affirm"), ("No", "/deny")]
+    replies = stack.talk(sender, "yes please")
+    assert "I'll use the email address you gave the study team: ana.lopez@example.org." in said(
+        replies)
+    assert "What email address" not in said(replies)  # only the opt-in consent is asked
+    assert "keep your email address" in replies[-1]["text"]
+    replies = stack.talk(sender, "yes")
+    assert "signed up" in said(replies)
+    with session_scope(stack.database_url) as session:
+        optin = session.execute(select(OptIn).join(Screening).where(
+            Screening.conversation_id == sender)).scalar_one()
+        assert optin.email == "ana.lopez@example.org"
+
+
+def test_no_to_news_after_the_lead_ends_kindly(stack):
+    sender = "notify-2"
+    screen(stack, sender, WHOLE_PATIENT)
+    contact_details(stack, sender)
+    replies = stack.talk(sender, "no thanks")
+    assert "Thank you for your time" in said(replies)
+    replies = stack.talk(sender, "hmm")
+    assert "the study team has your details" in said(replies)
+    assert "answer the question" not in said(replies)
+
+
+def test_start_over_asks_first_and_no_carries_on_at_the_same_question(stack):
+    sender = "restart-1"
+    stack.talk(sender, "hi")
+    stack.talk(sender, "yes")
+    replies = stack.talk(sender, WHOLE_PATIENT["diagnosis"])
+    question = last_question(replies)
+    assert question is not None
+    replies = stack.talk(sender, "start over")
+    assert replies[-1]["text"] == (
+        "Start again from the beginning? The answers you gave so far will be set aside.")
+    assert buttons_of(replies) == [("Yes", "/affirm"), ("No", "/deny")]
+    replies = stack.talk(sender, "no")
+    assert replies[0]["text"] == "OK, let's carry on where you were."
+    assert last_question(replies) == question
+    assert screening_row(stack, sender).status == "in_progress"
+    assert set(answers_of(stack, sender)) == {"diagnosis"}
+    # The screening form is back at its question: the next reply answers it.
+    replies = stack.talk(sender, WHOLE_PATIENT[question])
+    # (A typed medicines list is read back first: "Is that right?")
+    assert "Is that right?" in said(replies) or question in answers_of(stack, sender)
+    # And yes to starting over starts again, with the answers set aside.
+    stack.talk(sender, "start over")
+    replies = stack.talk(sender, "yes")
+    assert "start again from the beginning" in said(replies)
+    assert "not a diagnosis" in said(replies)
