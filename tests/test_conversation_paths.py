@@ -25,7 +25,7 @@ from actions.screening import ActionConfirmRestart, ActionIntroduceStudy, Action
 from bot import screenings
 from bot.db import session_scope
 from bot.models import OptIn
-from tests.test_actions import contact_state, current_question, may_qualify, reply, start
+from tests.test_actions import contact_state, current_question, reply, start
 from tests.test_actions import stored_answers as stored
 from tests.trackers import run, slot_events, texts, tracker_dict
 
@@ -68,6 +68,35 @@ def buttons(message: dict) -> list[tuple[str, str]]:
 YES_NO = [("Yes", "/affirm"), ("No", "/deny")]
 
 
+def tap(value: str) -> str:
+    return f'/inform{{"answer": "{value}"}}'
+
+
+# A patient who may qualify; every question not named here is answered by tapping "No".
+QUALIFYING = {
+    "diagnosis": tap("yes"), "age": "34", "lupus_meds": "prednisone and cellcept",
+    "steroid_dose": "10 mg a day", "treatment_duration": "4 months", "dose_stable": tap("yes"),
+    "lupus_active": tap("yes"), "symptoms": tap("yes"), "antibodies": tap("yes"),
+    "sex": tap("female"), "guardian": tap("yes"), "guardian_agrees": tap("yes"),
+}
+
+
+async def may_qualify() -> None:
+    """Consent, then answer until the engine decides; a read-back of an answer is confirmed."""
+    await start()
+    for _ in range(80):
+        snap = screenings.snapshot(SENDER)
+        if getattr(snap, "pending", None) is not None:  # "So you take ... Is that right?"
+            await reply(tap("yes"))
+            continue
+        question = snap.evaluation.next_question
+        if question is None:
+            assert snap.status in ("may_qualify", "may_qualify_confirm"), snap.status
+            return
+        await reply(QUALIFYING.get(question.id, tap("no")))
+    raise AssertionError("the screening did not end")
+
+
 # ---- the "No" button of the contact consent -----------------------------------------------------
 
 
@@ -82,7 +111,6 @@ async def test_the_no_button_at_the_contact_consent_reads_no(database_url):
 async def test_an_unclear_reply_to_the_contact_question_asks_it_again_with_its_buttons(
     database_url,
 ):
-    await may_qualify()
     state = conversation(("bot", "action_screening_outcome"),
                          ("user", "hmm what would that mean for me", "nlu_fallback"),
                          slots={"screening_outcome": "may_qualify"})
@@ -98,7 +126,7 @@ async def test_an_unclear_reply_to_the_other_trials_question_after_a_knockout_as
     database_url,
 ):
     await start()
-    await reply("no")  # no lupus diagnosis: a knockout
+    await reply(tap("no"))  # no lupus diagnosis: a knockout
     state = conversation(("bot", "action_screening_outcome"), ("user", "eh?", "inform"),
                          slots={"screening_outcome": "not_eligible"})
     events, messages = await run(ActionDefaultFallback(), state)
@@ -143,7 +171,7 @@ async def test_an_unclear_reply_to_the_consent_question_asks_it_again(database_u
 
 async def test_a_reply_after_the_screening_ended_is_told_where_the_patient_is(database_url):
     await start()
-    await reply("no")  # a knockout
+    await reply(tap("no"))  # a knockout
     state = conversation(("bot", "action_screening_outcome"), ("user", "no", "deny"),
                          ("bot", "action_optin_declined"), ("user", "asdfgh", "nlu_fallback"),
                          slots={"screening_outcome": "not_eligible"})
@@ -242,7 +270,7 @@ async def test_no_to_starting_over_after_the_outcome_asks_the_outcome_question_a
     database_url,
 ):
     await start()
-    await reply("no")  # a knockout
+    await reply(tap("no"))  # a knockout
     state = conversation(("bot", "action_screening_outcome"),
                          ("user", "start over", "restart_screening"),
                          ("bot", "action_confirm_restart"), ("user", "no", "deny"),
@@ -255,7 +283,7 @@ async def test_no_to_starting_over_after_the_outcome_asks_the_outcome_question_a
 
 async def test_no_to_starting_over_with_nothing_pending_says_nothing_is_lost(database_url):
     await start()
-    await reply("no")
+    await reply(tap("no"))  # a knockout
     state = conversation(("bot", "action_optin_declined"),
                          ("user", "start over", "restart_screening"),
                          ("bot", "action_confirm_restart"), ("user", "no", "deny"),
