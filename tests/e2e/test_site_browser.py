@@ -316,20 +316,22 @@ def test_a_whole_screening_on_the_study_page(browser, site_url, stack):
     assert errors == []
 
 
-def test_start_over_begins_a_new_conversation_on_the_page(browser, site_url):
+def test_start_over_asks_first_then_begins_a_new_conversation_on_the_page(browser, site_url):
     page = StudyPage(browser, f"{site_url}/trials/{TRIAL}")
     page.viewport(DESKTOP)
     page.open(fresh=True)
     page.wait_for_turn(0)
     page.tap("Yes, let's start")
     assert page.question() == "diagnosis"
+    before = len(page.log())
     browser.find_element(By.CSS_SELECTOR, "[data-chat-restart]").click()
-    page.wait_for_turn(0, until=lambda: page.quick_replies() != [])
+    page.wait_for_turn(before, until=lambda: page.quick_replies() == ["Yes", "No"])
+    assert page.bot_texts()[-1] == (
+        "Start again from the beginning? The answers you gave so far will be set aside.")
+    page.tap("Yes", until=lambda: page.quick_replies() == ["Yes, let's start", "No, thanks"])
     texts = page.bot_texts()
-    assert texts[0] == "OK, let's start again from the beginning."
-    assert any("not a diagnosis" in t for t in texts)
-    assert page.quick_replies() == ["Yes, let's start", "No, thanks"]
-    assert all(m["from"] == "bot" for m in page.log())
+    restarted = texts.index("OK, let's start again from the beginning.")
+    assert any("not a diagnosis" in t for t in texts[restarted:])
     assert page.focused_id() == "chat-input"
 
 

@@ -210,10 +210,8 @@
       input.focus();
     });
 
+    /* The bot asks before it sets the answers aside; "No" carries on, so nothing is wiped here. */
     restart.addEventListener("click", function () {
-      state.messages = [];
-      save();
-      log.textContent = "";
       send("/restart_screening", null);
       input.focus();
     });
