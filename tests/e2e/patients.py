@@ -68,18 +68,19 @@ TYPED_YES: dict[str, list[str]] = {
     "diagnosis": ["yes", "yes, diagnosed in 2018", "yep SLE since 2015", "Yes I have SLE",
                   "yes they did", "yess", "yes, in 2020"],
     "dose_stable": ["yes", "yes same dose for months", "yep hasn't changed", "yes they have",
-                    "yea no changes"],
+                    "yea no changes", "yup"],
     "lupus_active": ["yes", "yes it's still flaring", "yeah still active", "yes unfortunately",
-                     "yes my rheumatologist says so"],
+                     "yes my rheumatologist says so", "yeah its still active"],
     "symptoms": ["yes, my joints hurt", "yes rash and hair loss", "yeah painful swollen knees",
-                 "yes mouth ulcers", "yes", "yes my hands are swollen"],
+                 "yes mouth ulcers", "yes", "yes my hands are swollen",
+                 "yes, joint pain and a rash on my face"],
     "antibodies": ["yes ANA positive", "yes, anti-dsDNA was high", "yes",
                    "yes my ANA was positive"],
     "guardian": ["yes my mum is here", "yes, my dad is with me", "yes"],
     "guardian_agrees": ["yes she says it's ok", "yes", "yes he's happy for me to do it"],
 }
 TYPED_NO_GENERIC = ["no", "nope", "No", "no.", "nah", "no never", "noo", "No I haven't",
-                    "not at all"]
+                    "not at all", "nah never", "no!"]
 TYPED_NO: dict[str, list[str]] = {
     "other_autoimmune": ["no just lupus", "no, only lupus"],
     "pregnant": ["no I'm not", "not pregnant", "no"],
