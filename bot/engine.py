@@ -4,8 +4,11 @@ It is a pure function of the protocol and the answers, so it can be re-run on ev
 replica, after any correction, and give the same result.
 
 Conditions are read with three-valued logic: a test on an answer that is not in yet, or that the
-patient was unsure of, is *unknown* (None). A test on a question that does not apply to this patient
-(its ``ask_if`` is false) is false: a man is not excluded by the pregnancy question.
+patient was unsure of, is *unknown* (None). So is a test on an answer that describes one of the
+listing's own exceptions ("yes, but only a basal cell skin cancer"), and a medicines test that a
+name the bot did not recognise could change: the site decides those, never the bot. A test on a
+question that does not apply to this patient (its ``ask_if`` is false) is false: a man is not
+excluded by the pregnancy question.
 """
 
 from __future__ import annotations
@@ -51,13 +54,20 @@ class Status(str, Enum):
     MAY_QUALIFY_CONFIRM = "may_qualify_confirm"
 
 
+UNKNOWN_MEDICINE = "unknown:"  # prefix of a medicines-answer entry the bot did not recognise
+
+
 @dataclass(frozen=True)
 class Answer:
-    """One interpreted answer. ``value`` is None when the patient was not sure."""
+    """One interpreted answer. ``value`` is None when the patient was not sure.
+
+    ``exception`` names one of the question's declared exceptions that the patient described.
+    """
 
     question_id: str
     value: Any
     unsure: bool = False
+    exception: str | None = None
 
     @classmethod
     def not_sure(cls, question_id: str) -> Answer:
@@ -79,6 +89,9 @@ class Evaluation:
     next_question: Question | None
     # Whether each question applies to this patient: True, False, or None while unknown.
     applies: Mapping[str, bool | None]
+    # Answers given to questions that apply, and questions that may still be asked: progress.
+    answered: int = 0
+    remaining: int = 0
 
     @property
     def verdicts(self) -> dict[str, Verdict]:
@@ -154,16 +167,15 @@ class _Answers:
         if applies is False:
             return False
         answer = self.answers.get(cond.question_id)
-        if answer is None or answer.unsure or applies is None:
+        if answer is None or applies is None:
+            return None
+        if cond.op == "is_unsure":
+            return answer.unsure
+        if answer.unsure or answer.exception is not None:
             return None
         value = answer.value
         if question.type is AnswerType.MEDICATIONS:
-            classes = {self._classes.get(mid) for mid in value}
-            if cond.op == "is_empty":
-                return not value
-            if cond.op == "has_class":
-                return cond.value in classes
-            return bool(classes & set(cond.value))  # has_any_class
+            return self._medicines_test(cond, value)
         match cond.op:
             case "eq":
                 return value == cond.value
@@ -180,6 +192,18 @@ class _Answers:
             case "in":
                 return value in cond.value
         raise ValueError(f"unknown test {cond.op}")
+
+    def _medicines_test(self, cond: Compare, value: list[str]) -> bool | None:
+        """A class test on medicines; unknown where an unrecognised name could change it."""
+        if cond.op == "is_empty":
+            return not value
+        known = [mid for mid in value if not str(mid).startswith(UNKNOWN_MEDICINE)]
+        unrecognised = len(known) < len(value)
+        classes = {self._classes.get(mid) for mid in known}
+        wanted = {cond.value} if cond.op == "has_class" else set(cond.value)
+        if classes & wanted:
+            return True
+        return None if unrecognised else False
 
 
 def _judge(criterion: Criterion, ctx: _Answers) -> CriterionResult:
@@ -222,7 +246,37 @@ def question_order(protocol: Protocol) -> list[Question]:
         return max([weight[q.id], *inherited])
 
     position = {q.id: i for i, q in enumerate(protocol.questions)}
-    return sorted(protocol.questions, key=lambda q: (-round(effective(q), 6), position[q.id]))
+    ordered = sorted(protocol.questions, key=lambda q: (-round(effective(q), 6), position[q.id]))
+    return _place_after_anchors(ordered)
+
+
+def _place_after_anchors(ordered: list[Question]) -> list[Question]:
+    """Move each question with ``ask_after`` straight after its anchor (and the anchor's own
+    followers), keeping the rest in order: "is your lupus still active, even with this
+    treatment?" belongs next to the treatment questions, whatever it weighs."""
+    followers: dict[str, list[Question]] = {}
+    for q in ordered:
+        if q.ask_after is not None:
+            followers.setdefault(q.ask_after, []).append(q)
+    placed: list[Question] = []
+
+    def put(q: Question, trail: frozenset[str]) -> None:
+        placed.append(q)
+        for f in followers.get(q.id, []):
+            if f.id not in trail:
+                put(f, trail | {f.id})
+
+    anchored = {q.id for group in followers.values() for q in group}
+    for q in ordered:
+        if q.id not in anchored:
+            put(q, frozenset({q.id}))
+    # A follower whose anchors form a loop is kept at its own place rather than lost.
+    seen = {q.id for q in placed}
+    placed.extend(q for q in ordered if q.id not in seen)
+    unique: dict[str, Question] = {}
+    for q in placed:
+        unique.setdefault(q.id, q)
+    return list(unique.values())
 
 
 def evaluate(protocol: Protocol, answers: Mapping[str, Answer]) -> Evaluation:
@@ -230,14 +284,20 @@ def evaluate(protocol: Protocol, answers: Mapping[str, Answer]) -> Evaluation:
     ctx = _Answers(protocol, answers)
     results = tuple(_judge(c, ctx) for c in protocol.criteria)
     applies = {q.id: ctx.applies(q) for q in protocol.questions}
+    answered = sum(1 for qid in answers if applies.get(qid) is True)
+    remaining = sum(1 for qid, a in applies.items() if a is not False and qid not in answers)
+
+    def result(status: Status, next_q: Question | None = None) -> Evaluation:
+        return Evaluation(results, status, next_q, applies, answered, remaining)
+
     if any(r.verdict is Verdict.NOT_MET for r in results):
-        return Evaluation(results, Status.NOT_ELIGIBLE, None, applies)
+        return result(Status.NOT_ELIGIBLE)
     next_q = next((q for q in _ordered(protocol) if ctx.askable(q)), None)
     if next_q is not None:
-        return Evaluation(results, Status.IN_PROGRESS, next_q, applies)
+        return result(Status.IN_PROGRESS, next_q)
     if any(r.verdict is Verdict.NEEDS_CONFIRMATION and r.patient_specific for r in results):
-        return Evaluation(results, Status.MAY_QUALIFY_CONFIRM, None, applies)
-    return Evaluation(results, Status.MAY_QUALIFY, None, applies)
+        return result(Status.MAY_QUALIFY_CONFIRM)
+    return result(Status.MAY_QUALIFY)
 
 
 _ORDER_CACHE: dict[int, tuple[Protocol, list[Question]]] = {}

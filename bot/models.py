@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, declarative_base, relationship
 
@@ -112,6 +113,10 @@ class AnswerRow(Base):
     raw_text: Mapped[str] = Column(Sensitive, nullable=False)  # as the patient typed it
     value: Mapped[Any] = Column(JSON)  # as understood; null when unsure
     unsure: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    # One of the question's declared exceptions that the patient described: the site confirms.
+    exception: Mapped[str | None] = Column(String(64))
+    # Read back to the patient and not yet confirmed: kept, but not used by the engine.
+    pending: Mapped[bool] = Column(Boolean, nullable=False, default=False, server_default=false())
     understood: Mapped[str] = Column(Sensitive, nullable=False)  # in words, for staff
     answered_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     superseded_at: Mapped[datetime | None] = Column(DateTime(timezone=True))

@@ -67,6 +67,9 @@ class Text:
 
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "in")
 LIST_TESTS = ("has_class", "has_any_class", "is_empty")
+# ``{answer: guardian_agrees, is_unsure: true}``: the patient said they do not know. Only a
+# screening criterion (a condition of going on, not of eligibility) may rule out on it.
+ANSWER_TESTS = ("is_unsure",)
 
 
 @dataclass(frozen=True)
@@ -96,20 +99,50 @@ class Not:
 Condition = Compare | AllOf | AnyOf | Not
 
 
-def condition_questions(cond: Condition | None) -> Iterator[str]:
-    """The ids of every question a condition reads."""
+def condition_tests(cond: Condition | None) -> Iterator[Compare]:
+    """Every test on an answer that a condition makes."""
     if cond is None:
         return
     if isinstance(cond, Compare):
-        yield cond.question_id
+        yield cond
     elif isinstance(cond, Not):
-        yield from condition_questions(cond.part)
+        yield from condition_tests(cond.part)
     else:
         for part in cond.parts:
-            yield from condition_questions(part)
+            yield from condition_tests(part)
+
+
+def condition_questions(cond: Condition | None) -> Iterator[str]:
+    """The ids of every question a condition reads."""
+    for test in condition_tests(cond):
+        yield test.question_id
 
 
 # ---- questions and criteria ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerException:
+    """One of the listing's own exceptions to what a question asks about.
+
+    "Yes, but it was only a basal cell skin cancer": the patient describes something the listing
+    excepts, so the answer is read as this exception and the criterion is left for the site to
+    confirm, never decided by the bot. ``words`` are the phrases patients use for it, per
+    language: a new language adds words, not code.
+    """
+
+    id: str
+    understood: Text  # how the bot reads it back, for the patient and for staff
+    words: Mapping[str, tuple[str, ...]]
+    label: Text | None = None  # a button of its own, where tapping it is natural
+    # Words that cancel it: "severe asthma, on an inhaler" is not mild asthma.
+    unless: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def phrases(self, language: str) -> tuple[str, ...]:
+        return self.words.get(language, ()) or self.words.get(DEFAULT_LANGUAGE, ())
+
+    def cancelling(self, language: str) -> tuple[str, ...]:
+        return self.unless.get(language, ()) or self.unless.get(DEFAULT_LANGUAGE, ())
 
 
 @dataclass(frozen=True)
@@ -129,6 +162,25 @@ class Question:
     flags: frozenset[str] = frozenset()
     # Words that point a correction ("actually I'm 46") at this question.
     keywords: tuple[str, ...] = ()
+    exceptions: tuple[AnswerException, ...] = ()
+    # What the bot says it understood before an answer that rules the patient out is taken, by
+    # answer value ("yes", "no") or "any" for every value; "{understood}" is the answer in words.
+    readback: Mapping[str, Text] = field(default_factory=dict)
+    # False where only the patient can know the answer (their age): no "Not sure" way out.
+    allow_unsure: bool = True
+    # Asked straight after this question, whatever the order by screen-out share.
+    ask_after: str | None = None
+    # For a dose: the medicines question that names the steroid the dose is of.
+    medicines_question: str | None = None
+    # For a yes/no question: what it asks about, in patients' words per language, so that a
+    # reply that only names it ("parkinsons") is read as a yes.
+    describes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def described_by(self, language: str) -> tuple[str, ...]:
+        return self.describes.get(language, ()) or self.describes.get(DEFAULT_LANGUAGE, ())
+
+    def exception(self, exception_id: str) -> AnswerException | None:
+        return next((e for e in self.exceptions if e.id == exception_id), None)
 
 
 @dataclass(frozen=True)
@@ -262,12 +314,15 @@ def _condition(raw: Any, where: str, questions: Mapping[str, Question]) -> Condi
     if qid not in questions:
         raise ProtocolError(f"{where}: 'answer' must name a question, got {qid!r}")
     ops = [k for k in raw if k != "answer"]
-    if len(ops) != 1 or ops[0] not in COMPARISONS + LIST_TESTS:
-        raise ProtocolError(
-            f"{where}: give exactly one test out of {', '.join(COMPARISONS + LIST_TESTS)}"
-        )
+    tests = COMPARISONS + LIST_TESTS + ANSWER_TESTS
+    if len(ops) != 1 or ops[0] not in tests:
+        raise ProtocolError(f"{where}: give exactly one test out of {', '.join(tests)}")
     op = ops[0]
     question = questions[qid]
+    if op == "is_unsure":
+        if raw[op] is not True:
+            raise ProtocolError(f"{where}: write 'is_unsure: true'")
+        return Compare(qid, op, True)
     return Compare(qid, op, _operand(question, op, raw[op], f"{where}.{op}"))
 
 
@@ -347,6 +402,25 @@ def _question(raw: Mapping[str, Any], index: int) -> Question:
     unknown_flags = flags - {"crisis", "guardian"}
     if unknown_flags:
         raise ProtocolError(f"{where}: unknown flags {sorted(unknown_flags)}")
+    exceptions = tuple(
+        _exception(e, f"{where}.exceptions[{j}]") for j, e in enumerate(raw.get("exceptions") or [])
+    )
+    if exceptions and qtype is not AnswerType.YES_NO:
+        raise ProtocolError(f"{where}: only a yes/no question declares exceptions")
+    if raw.get("describes") and qtype is not AnswerType.YES_NO:
+        raise ProtocolError(f"{where}: only a yes/no question has 'describes'")
+    if len({e.id for e in exceptions}) != len(exceptions):
+        raise ProtocolError(f"{where}: exception ids used twice")
+    readback = raw.get("readback") or {}
+    if not isinstance(readback, dict):
+        raise ProtocolError(f"{where}.readback: a mapping of answer value to text")
+    allowed_keys = {"any"} | ({"yes", "no"} if qtype is AnswerType.YES_NO else set())
+    wrong = set(readback) - allowed_keys
+    if wrong:
+        raise ProtocolError(f"{where}.readback: keys must be among {sorted(allowed_keys)}")
+    allow_unsure = raw.get("allow_unsure", True)
+    if not isinstance(allow_unsure, bool):
+        raise ProtocolError(f"{where}.allow_unsure: true or false")
     return Question(
         id=qid,
         text=_text(_get(raw, "text", where), f"{where}.text"),
@@ -360,7 +434,42 @@ def _question(raw: Mapping[str, Any], index: int) -> Question:
         choice_labels=labels,
         flags=flags,
         keywords=tuple(str(k).lower() for k in raw.get("keywords", [])),
+        exceptions=exceptions,
+        readback={k: _text(v, f"{where}.readback.{k}") for k, v in readback.items()},
+        allow_unsure=allow_unsure,
+        ask_after=raw.get("ask_after"),
+        medicines_question=raw.get("medicines_question"),
+        describes=_phrase_lists(raw.get("describes") or {}, f"{where}.describes", required=False),
     )
+
+
+def _exception(raw: Any, where: str) -> AnswerException:
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{where}: expected a mapping with id, understood and words")
+    eid = _get(raw, "id", where)
+    unknown = set(raw) - {"id", "understood", "words", "label", "unless"}
+    if unknown:
+        raise ProtocolError(f"{where} ('{eid}'): unknown keys {sorted(unknown)}")
+    label = raw.get("label")
+    return AnswerException(
+        id=str(eid),
+        understood=_text(_get(raw, "understood", where), f"{where}.understood"),
+        words=_phrase_lists(_get(raw, "words", where), f"{where} ('{eid}').words"),
+        label=_text(label, f"{where}.label") if label is not None else None,
+        unless=_phrase_lists(raw.get("unless") or {}, f"{where} ('{eid}').unless", required=False),
+    )
+
+
+def _phrase_lists(raw: Any, where: str, required: bool = True) -> dict[str, tuple[str, ...]]:
+    """Phrases per language: a list (the default language's) or a mapping of language to list."""
+    if isinstance(raw, list):
+        raw = {DEFAULT_LANGUAGE: raw}
+    if not isinstance(raw, dict) or (required and not raw) or not all(
+        isinstance(v, list) and v and all(isinstance(w, str) and w.strip() for w in v)
+        for v in raw.values()
+    ):
+        raise ProtocolError(f"{where}: a list of phrases per language")
+    return {str(k): tuple(w.strip().lower() for w in v) for k, v in raw.items()}
 
 
 def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protocol:
@@ -384,6 +493,18 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
             raise ProtocolError(f"question '{q.id}': ask_if refers to the question itself")
         questions.append(replace(q, ask_if=cond))
     by_id = {q.id: q for q in questions}
+    for q in questions:
+        if q.ask_after is not None and (q.ask_after not in by_id or q.ask_after == q.id):
+            raise ProtocolError(f"question '{q.id}': ask_after must name another question")
+        if q.medicines_question is not None and (
+            q.type is not AnswerType.DOSE
+            or q.medicines_question not in by_id
+            or by_id[q.medicines_question].type is not AnswerType.MEDICATIONS
+        ):
+            raise ProtocolError(
+                f"question '{q.id}': medicines_question is for a dose question, and names a "
+                "medications question"
+            )
 
     criteria: list[Criterion] = []
     for i, rc in enumerate(_get(raw, "criteria", where)):
@@ -395,6 +516,14 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
             raise ProtocolError(f"{cw}: kind must be inclusion, exclusion or screening") from exc
         not_met = rc.get("not_met_if")
         confirm = rc.get("confirm_if")
+        not_met_cond = _condition(not_met, f"{cw}.not_met_if", by_id) if not_met else None
+        if kind is not CriterionKind.SCREENING and any(
+            t.op == "is_unsure" for t in condition_tests(not_met_cond)
+        ):
+            raise ProtocolError(
+                f"{cw}: only a screening criterion may rule out on an answer the patient was "
+                "not sure of"
+            )
         site_confirms = bool(rc.get("site_confirms", False))
         if not (not_met or confirm or site_confirms):
             raise ProtocolError(f"{cw}: give not_met_if, confirm_if or site_confirms: true")
@@ -409,7 +538,7 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
                 text=str(_get(rc, "text", cw)).strip(),
                 plain=_text(_get(rc, "plain", cw), f"{cw}.plain"),
                 reason=_text(_get(rc, "reason", cw), f"{cw}.reason"),
-                not_met_if=_condition(not_met, f"{cw}.not_met_if", by_id) if not_met else None,
+                not_met_if=not_met_cond,
                 confirm_if=_condition(confirm, f"{cw}.confirm_if", by_id) if confirm else None,
                 site_confirms=site_confirms,
                 screen_out_share=float(share),

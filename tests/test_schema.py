@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine, inspect, select, text
 
 import bot.console.models  # noqa: F401 - the console's tables are in the same metadata
 from bot import db, schema
@@ -31,10 +31,16 @@ def test_running_the_set_up_again_changes_nothing(database_url):
 def test_a_store_made_before_migrations_is_adopted_with_its_data(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
-    Base.metadata.create_all(engine)  # how the first release made its tables
-    with Session(engine) as session, session.begin():
-        session.add(Screening(id="s1", conversation_id="c-old", trial_id="NCT06675422",
-                              channel="rest"))
+    # How the first release made its tables: the baseline's schema, with no version table.
+    with engine.begin() as connection:
+        command.upgrade(schema._config(connection), schema.BASELINE)
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(text(
+            "INSERT INTO screenings (id, conversation_id, trial_id, channel, language, status, "
+            "started_at, updated_at, is_minor, crisis_help_shown) VALUES ('s1', 'c-old', "
+            "'NCT06675422', 'rest', 'en', 'started', '2026-11-20 10:00:00', "
+            "'2026-11-20 10:00:00', 0, 0)"
+        ))
     engine.dispose()
     try:
         migrated = db.init_db(url)
