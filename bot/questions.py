@@ -2,20 +2,24 @@
 
 ``render`` turns a question into text and options (buttons, or numbered options on channels that
 only carry text); ``interpret`` turns a reply, typed or tapped, into a typed :class:`Answer`, or
-None when it cannot tell what was meant, so that the bot asks again rather than guess.
+None when it cannot tell what was meant, so that the bot asks again rather than guess;
+``readback`` says in plain words what the bot understood, for the patient to confirm before an
+answer that would end the screening counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot import answers as parse
-from bot.engine import Answer
+from bot.engine import UNKNOWN_MEDICINE, Answer
 from bot.messages import msg
-from bot.protocol import AnswerType, Question
+from bot.protocol import AnswerException, AnswerType, Question
 
 UNSURE = "unsure"
 NONE = "none"
+EXCEPTION = "exception:"  # a button's value for one of the question's exceptions
 
 
 @dataclass(frozen=True)
@@ -54,30 +58,45 @@ class Interpretation:
 
 
 def options(question: Question, language: str = "en") -> tuple[Option, ...]:
-    not_sure = Option(UNSURE, msg("option_not_sure", language))
+    not_sure = (Option(UNSURE, msg("option_not_sure", language)),) if question.allow_unsure else ()
     match question.type:
         case AnswerType.YES_NO:
+            excepted = tuple(
+                Option(f"{EXCEPTION}{e.id}", e.label.get(language))
+                for e in question.exceptions
+                if e.label is not None
+            )
             return (
                 Option("yes", msg("option_yes", language)),
                 Option("no", msg("option_no", language)),
-                not_sure,
+                *excepted,
+                *not_sure,
             )
         case AnswerType.CHOICE:
             return tuple(
                 Option(c.id, question.choice_labels[c.id].get(language)) for c in question.choices
             )
         case AnswerType.MEDICATIONS:
-            return (Option(NONE, msg("option_none", language)), not_sure)
+            return (Option(NONE, msg("option_none", language)), *not_sure)
         case _:
-            return (not_sure,)
+            return not_sure
 
 
 def render(question: Question, language: str = "en") -> Rendered:
     return Rendered(question.text.get(language), options(question, language))
 
 
-def interpret(question: Question, text: str, language: str = "en") -> Interpretation | None:
-    """Understand a reply to ``question``; None when it is unclear or out of range."""
+def interpret(
+    question: Question,
+    text: str,
+    language: str = "en",
+    context: Mapping[str, Answer] | None = None,
+) -> Interpretation | None:
+    """Understand a reply to ``question``; None when it is unclear or out of range.
+
+    ``context`` holds the patient's earlier answers by question id: the dose question reads the
+    medicines answer to count a dose of dexamethasone in prednisone equivalents.
+    """
     raw = parse.parse_button_payload(text)
     if raw is None:
         raw = text
@@ -87,12 +106,37 @@ def interpret(question: Question, text: str, language: str = "en") -> Interpreta
     raw = raw.strip()
     if not raw:
         return None
+    # An exception first: "asthma, maybe once a month on my inhaler" describes mild asthma.
+    if question.type is AnswerType.YES_NO and question.exceptions:
+        excepted = _exception_answer(question, raw, language)
+        if excepted is not None:
+            return excepted
     if raw == UNSURE or _is_unsure(question, raw):
+        if not question.allow_unsure:
+            return None
         return Interpretation(Answer.not_sure(question.id), msg("option_not_sure", language))
+    if question.type is AnswerType.MEDICATIONS:
+        return _medicines_answer(question, raw, language)
+    if question.type is AnswerType.DOSE:
+        return _dose_answer(question, raw, language, context or {})
     value = _typed_value(question, raw)
+    if value is None and question.type is AnswerType.YES_NO:
+        described = parse.describes(raw, question.described_by(language))
+        if described == "unsure":
+            return Interpretation(Answer.not_sure(question.id), msg("option_not_sure", language))
+        value = described
     if value is None:
         return None
     return Interpretation(Answer(question.id, value), describe(question, value, language))
+
+
+def recognised(interpretation: Interpretation) -> bool:
+    """Whether the bot recognised something in the answer: a medicines answer made only of
+    names it did not know ("is it safe?") may be no answer at all."""
+    value = interpretation.answer.value
+    if isinstance(value, list) and value:
+        return any(not str(v).startswith(UNKNOWN_MEDICINE) for v in value)
+    return True
 
 
 def _numbered_option(question: Question, text: str, language: str) -> str | None:
@@ -100,7 +144,8 @@ def _numbered_option(question: Question, text: str, language: str) -> str | None
     if question.type in (AnswerType.NUMBER, AnswerType.DOSE, AnswerType.DURATION):
         return None
     stripped = text.strip().rstrip(".").lstrip("#")
-    if stripped.isdigit():
+    # ASCII digits only: "²" and "①" are digits to str.isdigit but not to int().
+    if stripped.isascii() and stripped.isdigit() and len(stripped) <= 3:
         opts = options(question, language)
         index = int(stripped)
         if 1 <= index <= len(opts):
@@ -114,6 +159,74 @@ def _is_unsure(question: Question, text: str) -> bool:
     return parse.is_unsure(text)
 
 
+def find_exception(question: Question, text: str, language: str = "en") -> AnswerException | None:
+    """The listing's exception a reply describes ("yes, but only a basal cell skin cancer")."""
+    t = parse.normalise(text)
+    for exception in question.exceptions:
+        if any(parse.mentions(t, p) for p in exception.phrases(language)) and not any(
+            parse.mentions(t, p) for p in exception.cancelling(language)
+        ):
+            return exception
+    return None
+
+
+def _exception_answer(question: Question, raw: str, language: str) -> Interpretation | None:
+    """A tapped exception, or a typed yes/no/other reply that describes one."""
+    if raw.startswith(EXCEPTION):
+        exception = question.exception(raw.removeprefix(EXCEPTION))
+    else:
+        exception = find_exception(question, raw, language)
+    if exception is None:
+        return None
+    return Interpretation(
+        Answer(question.id, "yes", exception=exception.id), exception.understood.get(language)
+    )
+
+
+def _medicines_answer(question: Question, raw: str, language: str) -> Interpretation | None:
+    if raw == NONE or parse.is_none_answer(raw):
+        return Interpretation(Answer(question.id, []), msg("option_none", language))
+    reading = parse.read_medicines(raw)
+    if not reading.taken and not reading.unrecognised:
+        if not reading.stopped:
+            return None
+        value: list[str] = []
+    else:
+        value = [m.id for m in reading.taken]
+        value += [f"{UNKNOWN_MEDICINE}{name}" for name in reading.unrecognised]
+    return Interpretation(Answer(question.id, value), describe(question, value, language))
+
+
+def _dose_answer(
+    question: Question, raw: str, language: str, context: Mapping[str, Answer]
+) -> Interpretation | None:
+    """mg/day of prednisone or its equivalent, from the dose and the steroid named with it or in
+    the medicines answer: 10 mg of dexamethasone counts as about 67 mg of prednisone."""
+    mg = parse.parse_daily_dose_mg(raw)
+    if mg is None:
+        return None
+    steroids = [m for m in parse.read_medicines(raw).taken if m.drug_class == "glucocorticoid"]
+    if not steroids and question.medicines_question in context:
+        named = context[question.medicines_question].value or []
+        table = {m.id: m for m in parse.load_medicines()}
+        steroids = [
+            table[i] for i in named if i in table and table[i].drug_class == "glucocorticoid"
+        ]
+    factors = {m.prednisone_equivalent or 1.0 for m in steroids}
+    if len(factors) > 1:
+        return None  # two steroids with different strengths: which one is the dose?
+    factor = factors.pop() if factors else 1.0
+    equivalent = round(mg * factor, 2)
+    answer = Answer(question.id, equivalent)
+    named = [m for m in steroids if m.prednisone_equivalent]
+    if not named or factor == 1.0:
+        return Interpretation(answer, describe(question, equivalent, language))
+    understood = msg(
+        "dose_equivalent", language, steroid=named[0].name, mg=_fmt(mg), equivalent=_fmt(equivalent)
+    )
+    return Interpretation(answer, understood)
+
+
 def _typed_value(question: Question, text: str) -> object | None:
     match question.type:
         case AnswerType.YES_NO:
@@ -124,15 +237,8 @@ def _typed_value(question: Question, text: str) -> object | None:
             return number if number is not None and _in_range(question, number) else None
         case AnswerType.DURATION:
             return parse.parse_duration_days(text)
-        case AnswerType.DOSE:
-            return _prednisone_equivalent_dose(text)
         case AnswerType.CHOICE:
             return parse.parse_choice(text, question.choices)
-        case AnswerType.MEDICATIONS:
-            if text == NONE or parse.is_none_answer(text):
-                return []
-            found = parse.find_medicines(text)
-            return [m.id for m in found] or None
     return None
 
 
@@ -140,16 +246,6 @@ def _in_range(question: Question, number: float) -> bool:
     low = question.minimum if question.minimum is not None else float("-inf")
     high = question.maximum if question.maximum is not None else float("inf")
     return low <= number <= high
-
-
-def _prednisone_equivalent_dose(text: str) -> float | None:
-    """mg/day of prednisone or its equivalent: '4 mg Medrol' counts as 5 mg of prednisone."""
-    dose = parse.parse_daily_dose_mg(text)
-    if dose is None:
-        return None
-    named = [m for m in parse.find_medicines(text) if m.prednisone_equivalent]
-    factor = named[0].prednisone_equivalent if len(named) == 1 else 1.0
-    return round(dose * (factor or 1.0), 2)
 
 
 def describe(question: Question, value: object, language: str = "en") -> str:
@@ -169,9 +265,48 @@ def describe(question: Question, value: object, language: str = "en") -> str:
         case AnswerType.MEDICATIONS:
             if not value:
                 return msg("option_none", language)
-            names = {m.id: m.name for m in parse.load_medicines()}
-            return ", ".join(names.get(str(v), str(v)) for v in value)  # type: ignore[union-attr]
+            return msg("list_joiner", language).join(
+                _medicine_words(str(v), language) for v in value  # type: ignore[union-attr]
+            )
     return str(value)
+
+
+def _medicine_words(entry: str, language: str) -> str:
+    """ "prednisone (a steroid)", or the name the bot did not recognise, as typed."""
+    if entry.startswith(UNKNOWN_MEDICINE):
+        return msg("medicine_unrecognised", language, name=entry.removeprefix(UNKNOWN_MEDICINE))
+    medicine = {m.id: m for m in parse.load_medicines()}.get(entry)
+    if medicine is None:
+        return entry
+    return msg(
+        "medicine_with_class", language, name=medicine.name,
+        drug_class=msg(f"class_{medicine.drug_class}", language),
+    )
+
+
+def readback(question: Question, interpretation: Interpretation, language: str = "en") -> str:
+    """What the bot understood, in plain words, ending in "Is that right?".
+
+    The protocol words it per answer ("So you have had cancer in the last 5 years..."); without
+    such words the bot repeats the question with the answer as it understood it.
+    """
+    answer = interpretation.answer
+    key = answer.value if question.type is AnswerType.YES_NO else "any"
+    template = None if answer.exception else (
+        question.readback.get(str(key)) or question.readback.get("any")
+    )
+    if question.type is AnswerType.MEDICATIONS:
+        said = msg("readback_medicines", language, medicines=interpretation.understood)
+        if not answer.value:
+            said = msg("readback_no_medicines", language)
+    elif template is not None:
+        said = template.get(language).format(understood=interpretation.understood)
+    else:
+        said = msg(
+            "readback_generic", language, question=question.text.get(language),
+            understood=interpretation.understood,
+        )
+    return f"{said} {msg('readback_ask', language)}"
 
 
 def _fmt(number: float) -> str:

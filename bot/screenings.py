@@ -7,16 +7,28 @@ synchronous; the action server calls them in a worker thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.answers import steroid_dose_in
 from bot.db import session_scope
 from bot.engine import Answer, Evaluation, Status, dependents, evaluate
 from bot.models import AnswerRow, Screening, ScreeningStatus, VerdictRow, utcnow
-from bot.protocol import Protocol, get_protocol
-from bot.questions import Interpretation
+from bot.protocol import AnswerType, Protocol, Question, get_protocol
+from bot.questions import Interpretation, interpret
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A typed answer read back to the patient and awaiting their "yes, that's right"."""
+
+    question_id: str
+    answer: Answer
+    understood: str
+    raw_text: str
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,17 @@ class Snapshot:
     evaluation: Evaluation
     answered: int
     is_minor: bool
+    # The read-back awaiting the patient's confirmation: asked before the engine's next question.
+    pending: Pending | None = None
+    # The answers the engine judged, by question id: the context later answers are read in.
+    answers: Mapping[str, Answer] = field(default_factory=dict)
+
+    @property
+    def asking(self) -> Question | None:
+        """The question the patient is answering now: the read-back's, else the engine's next."""
+        if self.pending is not None:
+            return get_protocol(self.trial_id).question(self.pending.question_id)
+        return self.evaluation.next_question
 
 
 def _current(session: Session, conversation_id: str) -> Screening | None:
@@ -44,24 +67,53 @@ def _current(session: Session, conversation_id: str) -> Screening | None:
     ).scalar_one_or_none()
 
 
+def _live_rows(session: Session, screening: Screening, pending: bool) -> list[AnswerRow]:
+    return list(
+        session.execute(
+            select(AnswerRow)
+            .where(
+                AnswerRow.screening_id == screening.id,
+                AnswerRow.superseded_at.is_(None),
+                AnswerRow.pending.is_(pending),
+            )
+            .order_by(AnswerRow.id)
+        ).scalars()
+    )
+
+
+def _row_answer(row: AnswerRow) -> Answer:
+    return Answer(row.question_id, row.value, row.unsure, row.exception)
+
+
 def _answers(session: Session, screening: Screening) -> dict[str, Answer]:
-    rows = session.execute(
-        select(AnswerRow)
-        .where(AnswerRow.screening_id == screening.id, AnswerRow.superseded_at.is_(None))
-        .order_by(AnswerRow.id)
-    ).scalars()
-    return {r.question_id: Answer(r.question_id, r.value, r.unsure) for r in rows}
+    """The answers the engine judges: given and, where read back, confirmed."""
+    return {r.question_id: _row_answer(r) for r in _live_rows(session, screening, False)}
 
 
 def _snapshot(session: Session, screening: Screening, protocol: Protocol) -> Snapshot:
     answers = _answers(session, screening)
+    evaluation = evaluate(protocol, answers)
+    # An open read-back comes before the engine's next question (a correction reads one back
+    # for an earlier question), as long as its question still applies and is unanswered.
+    pending = next(
+        (
+            Pending(r.question_id, _row_answer(r), r.understood, r.raw_text)
+            for r in reversed(_live_rows(session, screening, True))
+            if r.question_id not in answers and evaluation.applies.get(r.question_id) is True
+        ),
+        None,
+    )
+    if evaluation.status is Status.NOT_ELIGIBLE:
+        pending = None
     return Snapshot(
         screening_id=screening.id,
         trial_id=screening.trial_id,
         status=screening.status,
-        evaluation=evaluate(protocol, answers),
+        evaluation=evaluation,
         answered=len(answers),
         is_minor=screening.is_minor,
+        pending=pending,
+        answers=answers,
     )
 
 
@@ -153,6 +205,59 @@ def snapshot(conversation_id: str) -> Snapshot | None:
         return _snapshot(session, screening, get_protocol(screening.trial_id))
 
 
+def needs_readback(
+    protocol: Protocol,
+    answers: Mapping[str, Answer],
+    question: Question,
+    interpretation: Interpretation,
+    typed: bool,
+) -> bool:
+    """Whether the bot must say what it understood before this answer counts.
+
+    A typed answer that would end the screening is read back first, and so is every typed
+    medicines list (names are where misreadings hide). A tapped button is exact.
+    """
+    if not typed:
+        return False
+    if question.type is AnswerType.MEDICATIONS and not interpretation.answer.unsure:
+        return True
+    trial = {**answers, question.id: interpretation.answer}
+    return evaluate(protocol, trial).status is Status.NOT_ELIGIBLE
+
+
+def take_answer(
+    conversation_id: str,
+    question_id: str,
+    raw_text: str,
+    interpretation: Interpretation,
+    typed: bool,
+) -> Snapshot:
+    """A new answer to a question: recorded, or kept pending a read-back (:func:`needs_readback`).
+
+    Either way it is on disk before the bot replies. A correction that is to be read back sets
+    the earlier answer aside (kept, superseded), so the question is asked as the read-back.
+    """
+    with session_scope() as session:
+        screening = _require(session, conversation_id)
+        protocol = get_protocol(screening.trial_id)
+        answers = _answers(session, screening)
+        question = protocol.question(question_id)
+        if not needs_readback(protocol, answers, question, interpretation, typed):
+            row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
+            return _apply_answer(session, screening, row)
+        previous = answers.get(question_id)
+        if previous is not None:
+            _supersede(session, screening, {question_id})
+            if previous != interpretation.answer:
+                _supersede(session, screening, dependents(protocol, question_id))
+        _supersede(session, screening, {question_id}, pending=True)
+        session.add(_new_row(screening, question_id, raw_text, interpretation, pending=True))
+        session.flush()
+        snap = _snapshot(session, screening, protocol)
+        _store_evaluation(session, screening, protocol, snap.evaluation)
+        return Snapshot(**{**snap.__dict__, "status": screening.status})
+
+
 def record_answer(
     conversation_id: str, question_id: str, raw_text: str, interpretation: Interpretation
 ) -> Snapshot:
@@ -163,29 +268,111 @@ def record_answer(
     """
     with session_scope() as session:
         screening = _require(session, conversation_id)
+        row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
+        return _apply_answer(session, screening, row)
+
+
+def confirm_pending(conversation_id: str) -> Snapshot:
+    """The patient said the read-back is right: the pending answer now counts."""
+    with session_scope() as session:
+        screening = _require(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
-        previous = _answers(session, screening).get(question_id)
-        _supersede(session, screening, {question_id})
-        if previous is not None and previous != interpretation.answer:
-            _supersede(session, screening, dependents(protocol, question_id))
-        session.add(
-            AnswerRow(
-                screening_id=screening.id,
-                question_id=question_id,
-                raw_text=raw_text,
-                value=interpretation.answer.value,
-                unsure=interpretation.answer.unsure,
-                understood=interpretation.understood,
-            )
-        )
-        if screening.status == ScreeningStatus.STOPPED:
-            screening.status = ScreeningStatus.IN_PROGRESS
+        pending = _snapshot(session, screening, protocol).pending
+        if pending is None:
+            return _snapshot(session, screening, protocol)
+        row = session.execute(
+            select(AnswerRow).where(
+                AnswerRow.screening_id == screening.id,
+                AnswerRow.question_id == pending.question_id,
+                AnswerRow.pending.is_(True),
+                AnswerRow.superseded_at.is_(None),
+            ).order_by(AnswerRow.id.desc()).limit(1)
+        ).scalar_one()
+        return _apply_answer(session, screening, row, already_added=True)
+
+
+def discard_pending(conversation_id: str) -> Snapshot | None:
+    """The patient said the read-back is wrong: the answer is set aside (kept, superseded)."""
+    with session_scope() as session:
+        screening = _current(session, conversation_id)
+        if screening is None:
+            return None
+        pending_ids = {r.question_id for r in _live_rows(session, screening, True)}
+        _supersede(session, screening, pending_ids, pending=True)
         session.flush()
-        snap = _snapshot(session, screening, protocol)
-        _store_evaluation(session, screening, protocol, snap.evaluation)
-        if snap.evaluation.status is Status.NOT_ELIGIBLE:
-            screening.last_question_id = question_id
-        return Snapshot(**{**snap.__dict__, "status": screening.status})
+        return _snapshot(session, screening, get_protocol(screening.trial_id))
+
+
+def _new_row(
+    screening: Screening,
+    question_id: str,
+    raw_text: str,
+    interpretation: Interpretation,
+    pending: bool,
+) -> AnswerRow:
+    return AnswerRow(
+        screening_id=screening.id,
+        question_id=question_id,
+        raw_text=raw_text,
+        value=interpretation.answer.value,
+        unsure=interpretation.answer.unsure,
+        exception=interpretation.answer.exception,
+        understood=interpretation.understood,
+        pending=pending,
+    )
+
+
+def _apply_answer(
+    session: Session, screening: Screening, row: AnswerRow, already_added: bool = False
+) -> Snapshot:
+    protocol = get_protocol(screening.trial_id)
+    question_id = row.question_id
+    previous = _answers(session, screening).get(question_id)
+    _supersede(session, screening, {question_id})
+    if previous is not None and previous != _row_answer(row):
+        _supersede(session, screening, dependents(protocol, question_id))
+    # Any other read-back still open for this question is now answered.
+    _supersede(session, screening, {question_id}, pending=True, keep=row)
+    row.pending = False
+    if not already_added:
+        session.add(row)
+    if screening.status == ScreeningStatus.STOPPED:
+        screening.status = ScreeningStatus.IN_PROGRESS
+    session.flush()
+    _answer_doses_given_with_medicines(session, screening, protocol, row)
+    snap = _snapshot(session, screening, protocol)
+    _store_evaluation(session, screening, protocol, snap.evaluation)
+    if snap.evaluation.status is Status.NOT_ELIGIBLE:
+        screening.last_question_id = question_id
+    return Snapshot(**{**snap.__dict__, "status": screening.status})
+
+
+def _answer_doses_given_with_medicines(
+    session: Session, screening: Screening, protocol: Protocol, row: AnswerRow
+) -> None:
+    """ "pred 10mg and MMF" answers the dose question too, so it is not asked again.
+
+    Only for a dose question that reads this medicines answer, applies now and has no answer.
+    """
+    question = protocol.question(row.question_id)
+    if question.type is not AnswerType.MEDICATIONS or row.unsure:
+        return
+    found = steroid_dose_in(row.raw_text)
+    if found is None:
+        return
+    steroid, mg = found
+    answers = _answers(session, screening)
+    applies = evaluate(protocol, answers).applies
+    medicines = {question.id: Answer(question.id, [steroid.id])}
+    for dose_q in protocol.questions:
+        if dose_q.medicines_question != question.id or dose_q.id in answers:
+            continue
+        if applies.get(dose_q.id) is not True:
+            continue
+        understood = interpret(dose_q, f"{mg:g} mg a day", screening.language, medicines)
+        if understood is not None:
+            session.add(_new_row(screening, dose_q.id, row.raw_text, understood, pending=False))
+    session.flush()
 
 
 def reopen(conversation_id: str, question_id: str) -> Snapshot:
@@ -243,7 +430,15 @@ def _require(session: Session, conversation_id: str) -> Screening:
     return screening
 
 
-def _supersede(session: Session, screening: Screening, question_ids: set[str]) -> None:
+def _supersede(
+    session: Session,
+    screening: Screening,
+    question_ids: set[str],
+    pending: bool = False,
+    keep: AnswerRow | None = None,
+) -> None:
+    """Mark the live answers (or, with ``pending``, the open read-backs) to these questions as
+    superseded; the rows stay, so the transcript of what the patient said is complete."""
     if not question_ids:
         return
     now = utcnow()
@@ -252,7 +447,9 @@ def _supersede(session: Session, screening: Screening, question_ids: set[str]) -
             AnswerRow.screening_id == screening.id,
             AnswerRow.question_id.in_(question_ids),
             AnswerRow.superseded_at.is_(None),
+            AnswerRow.pending.is_(pending),
         )
     ).scalars()
     for row in rows:
-        row.superseded_at = now
+        if row is not keep:
+            row.superseded_at = now

@@ -14,6 +14,7 @@ package, not from the modules.
 from __future__ import annotations
 
 from bot.answers.choices import Choice, parse_button_payload, parse_choice
+from bot.answers.describing import describes, mentions
 from bot.answers.doses import parse_daily_dose_mg
 from bot.answers.durations import DAYS_PER_MONTH, DAYS_PER_WEEK, DAYS_PER_YEAR, parse_duration_days
 from bot.answers.medicines import (
@@ -40,10 +41,12 @@ __all__ = [
     "Medicine",
     "MedicineReading",
     "YesNo",
+    "describes",
     "find_medicines",
     "is_none_answer",
     "is_unsure",
     "load_medicines",
+    "mentions",
     "normalise",
     "parse_age",
     "parse_button_payload",
