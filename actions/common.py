@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.answers import parse_button_payload
 from bot.channels import profile, split_message
 from bot.messages import msg
 from bot.protocol import Protocol, get_protocol
@@ -32,6 +33,14 @@ def typed_text(tracker: Tracker) -> str:
     button's payload keeps the "2" in the message's metadata."""
     message = tracker.latest_message or {}
     return str((message.get("metadata") or {}).get("typed") or message.get("text") or "")
+
+
+def was_typed(tracker: Tracker) -> bool:
+    """Whether the latest message was typed, not a button tapped (or a numbered reply to one)."""
+    message = tracker.latest_message or {}
+    if (message.get("metadata") or {}).get("typed"):
+        return False  # a connector turned "2" into the second button's payload
+    return parse_button_payload(str(message.get("text") or "")) is None
 
 
 def channel(tracker: Tracker) -> str:

@@ -1,8 +1,8 @@
 """The base class of this bot's form validation actions.
 
 Like RasaHQ/financial-demo's ``CustomFormValidationAction``, it counts a patient's failed attempts
-at the current question, so that the first unclear reply gets help and the next one is offered a
-way out ("Not sure") instead of the same question again and again.
+at the current question, so that the first unclear reply gets help and the next one is not met
+with the same question again and again (the screening keeps it for the site to confirm).
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import language, say, typed_text
+from actions.common import say, typed_text
 from actions.safety import crisis_safety_net
 from bot.contact import is_stop_request
-from bot.messages import msg
-from bot.questions import Option
 
 ATTEMPTS_SLOT = "attempts"
 
 
 class PrescreenFormValidationAction(FormValidationAction, metaclass=abc.ABCMeta):
-    """Adds the retry-with-help policy to ``FormValidationAction``.
+    """Adds the retry-with-help count to ``FormValidationAction``.
 
     Abstract, so that the action server does not register it as an action of its own.
     """
@@ -52,19 +50,15 @@ class PrescreenFormValidationAction(FormValidationAction, metaclass=abc.ABCMeta)
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
         help_text: str,
-        not_sure_option: Option | None = None,
     ) -> dict[str, Any]:
-        """Explain what went wrong; from the second failure on, offer "Not sure" where it exists.
+        """Explain what went wrong and count the failure.
 
         The form asks the question again right after this message (rasa-sdk#240), so the
-        message is worded to lead into it.
+        message is worded to lead into it. What a second failure leads to is the form's own
+        choice (the screening keeps the reply for the site; a contact field asks again).
         """
-        failures = self.attempts(tracker) + 1
-        if failures >= 2 and not_sure_option is not None:
-            say(dispatcher, tracker, msg("offer_not_sure", language(tracker)), [not_sure_option])
-        else:
-            say(dispatcher, tracker, help_text)
-        return {slot: None, ATTEMPTS_SLOT: failures}
+        say(dispatcher, tracker, help_text)
+        return {slot: None, ATTEMPTS_SLOT: self.attempts(tracker) + 1}
 
     @staticmethod
     def accepted(slot: str, value: Any) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import in_thread, language, say_key, typed_text
+from actions.common import in_thread, language, say_key, typed_text, was_typed
 from actions.safety import crisis_safety_net
 from bot import screenings
 from bot.engine import Status
-from bot.questions import interpret
+from bot.questions import interpret, recognised
 
 OUTCOME_SLOT = "screening_outcome"
 
@@ -45,13 +45,15 @@ async def answer_instead(tracker: Tracker) -> list[EventType] | None:
     snap = await in_thread(screenings.snapshot, tracker.sender_id)
     question = snap.evaluation.next_question if snap else None
     text = tracker.latest_message.get("text") or ""
-    if question is None:
+    # While a read-back waits for "yes, that's right", a message is not taken as a new answer.
+    if question is None or snap.pending is not None:
         return None
-    understood = interpret(question, text, language(tracker))
-    if understood is None or understood.answer.unsure:
+    understood = interpret(question, text, language(tracker), snap.answers)
+    if understood is None or understood.answer.unsure or not recognised(understood):
         return None
     snap = await in_thread(
-        screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker), understood
+        screenings.take_answer, tracker.sender_id, question.id, typed_text(tracker), understood,
+        was_typed(tracker),
     )
     return [SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)), SlotSet("attempts", 0)]
 

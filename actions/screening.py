@@ -19,17 +19,19 @@ from actions.common import (
     say,
     say_key,
     typed_text,
+    was_typed,
     yes_no_options,
 )
-from actions.form_validation import PrescreenFormValidationAction
+from actions.contact import yes_no_reply
+from actions.form_validation import ATTEMPTS_SLOT, PrescreenFormValidationAction
 from actions.interruptions import OUTCOME_SLOT, Interruption, answer_instead, outcome_value
 from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
 from bot.corrections import find_correction, is_correction_worded
-from bot.engine import Status
+from bot.engine import Answer, Status
 from bot.messages import msg
 from bot.protocol import Protocol
-from bot.questions import UNSURE, Option, interpret, render
+from bot.questions import Interpretation, interpret, readback, render
 
 
 class ActionIntroduceStudy(Action):
@@ -128,27 +130,56 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
         if snap is None:  # no consent recorded: the form cannot have been started properly
             return {"answer": None, OUTCOME_SLOT: None}
-        question = snap.evaluation.next_question
+        question = snap.asking
         if question is None:
             return {"answer": None, OUTCOME_SLOT: outcome_value(snap.evaluation.status)}
-        understood = interpret(question, str(value), lang)
+        text = str(value)
+        if snap.pending is not None:
+            reply = yes_no_reply(text)
+            if reply == "yes":
+                snap = await in_thread(screenings.confirm_pending, tracker.sender_id)
+                return self._answered(snap)
+            if reply == "no":
+                await in_thread(screenings.discard_pending, tracker.sender_id)
+                say_key(dispatcher, tracker, "readback_retry", help=question.help.get(lang))
+                return {"answer": None, ATTEMPTS_SLOT: 0}
+            # Neither: perhaps the patient typed the answer again, differently. Read it afresh.
+        understood = interpret(question, text, lang, snap.answers)
         if understood is None:
-            not_sure = Option(UNSURE, msg("option_not_sure", lang))
+            if snap.pending is not None:
+                return self.reject("answer", dispatcher, tracker, msg("invalid_yes_no", lang))
+            if self.attempts(tracker) >= 1 and question.allow_unsure:
+                # Asked again with help once already: keep the words for the site to confirm.
+                unclear = Interpretation(
+                    Answer.not_sure(question.id), msg("understood_unclear", lang)
+                )
+                snap = await in_thread(
+                    screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker),
+                    unclear,
+                )
+                say_key(dispatcher, tracker, "kept_for_site")
+                return self._answered(snap)
             help_text = msg("reask", lang, help=question.help.get(lang))
-            return self.reject("answer", dispatcher, tracker, help_text, not_sure)
+            return self.reject("answer", dispatcher, tracker, help_text)
         snap = await in_thread(
-            screenings.record_answer, tracker.sender_id, question.id, typed_text(tracker),
-            understood,
+            screenings.take_answer, tracker.sender_id, question.id, typed_text(tracker),
+            understood, was_typed(tracker),
         )
         if "crisis" in question.flags and understood.answer.value == "yes" and not help_shown:
             await show_crisis_help(dispatcher, tracker)
+        return self._answered(snap)
+
+    def _answered(self, snap: screenings.Snapshot) -> dict[str, Any]:
+        """The slots after an answer: the form asks again (the next question, or the read-back)
+        unless the engine has decided."""
         result = self.accepted("answer", None)
         result[OUTCOME_SLOT] = outcome_value(snap.evaluation.status)
         return result
 
 
 class ActionAskAnswer(Action):
-    """Asks the engine's next question, with its options."""
+    """Asks the engine's next question with its options and where the patient is, or reads back
+    the typed answer that awaits the patient's confirmation."""
 
     def name(self) -> str:
         return "action_ask_answer"
@@ -156,11 +187,23 @@ class ActionAskAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        lang = language(tracker)
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
-        if snap is None or snap.evaluation.next_question is None:
+        question = snap.asking if snap is not None else None
+        if question is None:
             return []
-        rendered = render(snap.evaluation.next_question, language(tracker))
-        say(dispatcher, tracker, rendered.text, rendered.options)
+        if snap.pending is not None:
+            said = Interpretation(snap.pending.answer, snap.pending.understood)
+            say(dispatcher, tracker, readback(question, said, lang),
+                yes_no_options(tracker, "option_readback_right", "option_readback_wrong"))
+            return []
+        evaluation = snap.evaluation
+        progress = msg(
+            "progress", lang, number=evaluation.answered + 1,
+            total=evaluation.answered + evaluation.remaining,
+        )
+        rendered = render(question, lang)
+        say(dispatcher, tracker, f"{progress}\n{rendered.text}", rendered.options)
         return []
 
 
@@ -257,15 +300,18 @@ class ActionCorrectAnswer(Interruption):
             snap = await in_thread(screenings.reopen, tracker.sender_id, correction.question.id)
             say_key(dispatcher, tracker, "correction_reopen")
         else:
+            # A correction that would end the screening is read back first, like any answer.
             snap = await in_thread(
-                screenings.record_answer,
+                screenings.take_answer,
                 tracker.sender_id,
                 correction.question.id,
                 text,
                 correction.interpretation,
+                was_typed(tracker),
             )
-            understood = correction.interpretation.understood
-            say_key(dispatcher, tracker, "correction_done", understood=understood)
+            if snap.pending is None:
+                understood = correction.interpretation.understood
+                say_key(dispatcher, tracker, "correction_done", understood=understood)
         outcome = outcome_value(snap.evaluation.status)
         return [SlotSet(OUTCOME_SLOT, outcome), SlotSet("attempts", 0)]
 

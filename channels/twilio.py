@@ -153,7 +153,9 @@ class TwilioInput(twilio.TwilioInput):
             """A reply of "2" to numbered options is the second button's payload, as a tap
             on that button would have sent it."""
             agent = agent_of_app.get("agent")
-            if agent is not None and (message.text or "").strip().isdigit():
+            typed = (message.text or "").strip()
+            # ASCII digits only: "²" is a digit to str.isdigit but not to int().
+            if agent is not None and typed.isascii() and typed.isdigit() and len(typed) <= 3:
                 tracker = await agent.tracker_store.retrieve(message.sender_id)
                 payload = numbered_payload(tracker, message.text or "")
                 if payload is not None:

@@ -17,6 +17,7 @@ ELIGIBLE = {
     "age": 34.0,
     "sex": "female",
     "pregnant": "no",
+    "could_be_pregnant": "no",
     "breastfeeding": "no",
     "lupus_meds": ["prednisone", "mycophenolate_mofetil"],
     "steroid_dose": 10.0,
@@ -92,7 +93,10 @@ def test_a_minor_is_asked_for_a_guardian_and_a_no_ends_the_screening(protocol):
     assert result.next_question is not None and result.next_question.id == "guardian"
     assert result.applies["guardian"] is True
     assert verdict(protocol, "guardian_present", age=16.0, guardian="no") is Verdict.NOT_MET
-    assert verdict(protocol, "guardian_present", age=16.0, guardian="yes") is Verdict.MET
+    assert verdict(protocol, "guardian_present", age=16.0, guardian="yes",
+                   guardian_agrees="no") is Verdict.NOT_MET
+    assert verdict(protocol, "guardian_present", age=16.0, guardian="yes",
+                   guardian_agrees="yes") is Verdict.MET
     # An adult is never asked.
     assert evaluate(protocol, answers()).applies["guardian"] is False
 
@@ -111,9 +115,10 @@ def test_no_lupus_diagnosis_rules_out_and_unsure_asks_the_site(protocol):
         (["prednisone", "mycophenolate_mofetil"], 7.5, Verdict.MET),
         (["prednisone", "mycophenolate_mofetil"], 7.4, Verdict.MET),
         (["prednisone", "mycophenolate_mofetil"], 2.5, Verdict.MET),
-        # With a biologic but no immunosuppressant, at least 7.5 mg/day.
-        (["prednisone", "belimumab"], 7.5, Verdict.MET),
-        (["prednisone", "belimumab"], 7.4, Verdict.NOT_MET),
+        # With a biologic but no immunosuppressant the listing is not explicit: the site decides,
+        # whatever the dose (in combination there is no minimum).
+        (["prednisone", "belimumab"], 7.5, Verdict.NEEDS_CONFIRMATION),
+        (["prednisone", "belimumab"], 2.5, Verdict.NEEDS_CONFIRMATION),
         # A steroid alone, or other medicines without a steroid, do not qualify.
         (["prednisone"], 20.0, Verdict.NOT_MET),
         (["prednisone", "hydroxychloroquine"], 20.0, Verdict.NOT_MET),
@@ -241,14 +246,20 @@ def test_questions_that_rule_out_most_patients_come_first(protocol):
     assert order.index("diagnosis") < order.index("transplant")
     assert order.index("lupus_meds") < order.index("hiv")
     # The question that opens the pregnancy questions is asked as early as they would be.
-    assert order.index("sex") < order.index("pregnant") < order.index("lupus_active")
+    assert order.index("sex") < order.index("pregnant")
+    # "Still active, even with this treatment?" comes straight after the treatment questions.
+    assert order.index("lupus_active") == order.index("dose_stable") + 1
 
 
 def test_a_follow_up_comes_straight_after_the_answer_that_opens_it(protocol):
-    asked = asked_in_order(protocol, {**ELIGIBLE, "age": 16.0, "guardian": "yes"})
+    asked = asked_in_order(
+        protocol, {**ELIGIBLE, "age": 16.0, "guardian": "yes", "guardian_agrees": "yes"}
+    )
     assert asked[:3] == ["diagnosis", "lupus_meds", "steroid_dose"]
     assert asked[asked.index("age") + 1] == "guardian"
-    assert asked[asked.index("sex") + 1 : asked.index("sex") + 3] == ["pregnant", "breastfeeding"]
+    assert asked[asked.index("sex") + 1 : asked.index("sex") + 3] == [
+        "pregnant", "could_be_pregnant"
+    ]
     assert len(asked) == len(set(asked))
 
 

@@ -53,7 +53,7 @@ def test_a_duration_in_a_rule_is_read_with_its_unit(protocol):
         (lambda r: r["criteria"].append(copy.deepcopy(r["criteria"][0])), "used twice"),
         (lambda r: r["questions"].append({**r["questions"][0], "id": "orphan"}),
          "questions no criterion or follow-up reads"),
-        (lambda r: r["criteria"][3]["not_met_if"]["any"][4].update(lt="soon"),
+        (lambda r: r["criteria"][3]["not_met_if"]["any"][3].update(lt="soon"),
          "duration with its unit"),
         (lambda r: r.pop("site"), "missing 'site'"),
     ],
