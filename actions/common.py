@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.answers import parse_button_payload
+from bot.answers import parse_button_payload, parse_yes_no
 from bot.channels import profile, split_message
 from bot.messages import msg
 from bot.protocol import Protocol, get_protocol
@@ -33,6 +33,15 @@ def typed_text(tracker: Tracker) -> str:
     button's payload keeps the "2" in the message's metadata."""
     message = tracker.latest_message or {}
     return str((message.get("metadata") or {}).get("typed") or message.get("text") or "")
+
+
+def yes_no_reply(text: Any) -> str | None:
+    """'yes' or 'no' from a button, a numbered reply (1 = yes, 2 = no) or free text."""
+    raw = str(text or "")
+    value = parse_button_payload(raw) or raw
+    value = {"1": "yes", "2": "no"}.get(value.strip(), value)
+    answer = parse_yes_no(value)
+    return answer if answer in ("yes", "no") else None
 
 
 def was_typed(tracker: Tracker) -> bool:

@@ -25,6 +25,7 @@ from actions.common import (
     say,
     say_key,
     yes_no_options,
+    yes_no_reply,
 )
 from actions.form_validation import PrescreenFormValidationAction
 from bot import contact, leads, mailer
@@ -42,15 +43,6 @@ LEAD_SUBMITTED_SLOT = "lead_submitted"
 # "yes, Spanish": the yes before the language's name.
 _LEADING_YES = re.compile(r"^\s*(?:yes|yeah|yep|sure|ok|okay)\b[\s,.!:-]*", re.IGNORECASE)
 _NOT_A_LANGUAGE = {"ok", "okay", "please", "yes please", "thanks", "thank you", "hi", "hello"}
-
-
-def yes_no_reply(text: Any) -> str | None:
-    """'yes' or 'no' from a button, a numbered reply (1 = yes, 2 = no) or free text."""
-    raw = str(text or "")
-    value = parse_button_payload(raw) or raw
-    value = {"1": "yes", "2": "no"}.get(value.strip(), value)
-    answer = parse_yes_no(value)
-    return answer if answer in ("yes", "no") else None
 
 
 class ValidateContactForm(PrescreenFormValidationAction):

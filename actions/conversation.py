@@ -77,8 +77,10 @@ class ActionBotChallenge(Interruption):
 
 
 class ActionGoodbye(Interruption):
+    """ "I'm off it now" may read as a goodbye: an answer to the question asked is taken."""
+
     message_key = "goodbye"
-    may_be_an_answer = False
+    rule_resumes_form = False
 
     def name(self) -> str:
         return "action_goodbye"

@@ -22,11 +22,17 @@ from actions.common import (
     was_typed,
     yes_no_options,
 )
-from actions.contact import yes_no_reply
-from actions.form_validation import ATTEMPTS_SLOT, PrescreenFormValidationAction
-from actions.interruptions import OUTCOME_SLOT, Interruption, answer_instead, outcome_value
+from actions.form_validation import PrescreenFormValidationAction
+from actions.interruptions import (
+    OUTCOME_SLOT,
+    Interruption,
+    answer_instead,
+    outcome_value,
+    reply_to_readback,
+)
 from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
+from bot.contact import is_stop_request
 from bot.corrections import find_correction, is_correction_worded
 from bot.engine import Answer, Status
 from bot.messages import msg
@@ -134,16 +140,10 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
         if question is None:
             return {"answer": None, OUTCOME_SLOT: outcome_value(snap.evaluation.status)}
         text = str(value)
-        if snap.pending is not None:
-            reply = yes_no_reply(text)
-            if reply == "yes":
-                snap = await in_thread(screenings.confirm_pending, tracker.sender_id)
-                return self._answered(snap)
-            if reply == "no":
-                await in_thread(screenings.discard_pending, tracker.sender_id)
-                say_key(dispatcher, tracker, "readback_retry", help=question.help.get(lang))
-                return {"answer": None, ATTEMPTS_SLOT: 0}
-            # Neither: perhaps the patient typed the answer again, differently. Read it afresh.
+        if (replied := await reply_to_readback(dispatcher, tracker, snap)) is not None:
+            return {"answer": None, **{e["name"]: e["value"] for e in replied}}
+        # No read-back waits, or the reply is neither yes nor no: perhaps the patient typed the
+        # answer again, differently. Read it afresh.
         understood = interpret(question, text, lang, snap.answers)
         if understood is None:
             if snap.pending is not None:
@@ -284,8 +284,12 @@ class ActionCorrectAnswer(Interruption):
         lang = language(tracker)
         text = tracker.latest_message.get("text") or ""
         # Without a word of correction ("actually", "I meant"...), a plain answer to the current
-        # question is that answer, even if NLU took it for a correction.
-        if not is_correction_worded(text) and (answered := await answer_instead(tracker)):
+        # question is that answer, even if NLU took it for a correction: "yes, a kidney flare
+        # that is still not under control" answers the flare question (as "not sure" at worst),
+        # it does not correct the earlier question whose keyword "flare" it shares.
+        if not is_correction_worded(text) and (
+            answered := await answer_instead(tracker, accept_unsure=True)
+        ):
             return answered
         protocol = await protocol_for(tracker)
         answered = await in_thread(screenings.answered_questions, tracker.sender_id)
@@ -317,12 +321,27 @@ class ActionCorrectAnswer(Interruption):
 
 
 class ActionStopScreening(Interruption):
-    """The patient stops: say what is kept, keep the partial screening."""
+    """The patient stops: say what is kept, keep the partial screening.
 
-    may_be_an_answer = False
+    NLU reads "I don't take it any more" (a dose of nothing) as a stop. Unless the message is
+    an explicit stop phrase, a reply that answers the question asked is taken as that answer,
+    and the screening goes on.
+    """
+
+    rule_resumes_form = False
 
     def name(self) -> str:
         return "action_stop_screening"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        # An explicit stop, or words of crisis read as one ("I don't want to be here any
+        # more"): help first, then stop, never a guess at an answer.
+        if is_stop_request(typed_text(tracker)) or crisis_message(tracker):
+            await crisis_safety_net(dispatcher, tracker)
+            return await self.respond(dispatcher, tracker)
+        return await super().run(dispatcher, tracker, domain)
 
     async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         await in_thread(screenings.stop, tracker.sender_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.answers import normalise
 from bot.engine import Answer
 from bot.protocol import Protocol, Question
-from bot.questions import Interpretation, interpret
+from bot.questions import Interpretation, interpret, recognised
 
 _PREFIX = re.compile(
     r"^(?:(?:oh|oops|sorry|wait|hang on|no|actually|correction|i meant|i mean|i made a mistake|"
@@ -65,10 +65,12 @@ def find_correction(
     if body:
         latest = questions[-1]
         understood = interpret(latest, body, language)
-        if understood is not None:
+        if understood is not None and recognised(understood):
             return Correction(latest, understood)
         fitting = [
-            (q, i) for q in questions if (i := interpret(q, body, language)) is not None
+            (q, i)
+            for q in questions
+            if (i := interpret(q, body, language)) is not None and recognised(i)
         ]
         if len(fitting) == 1:
             return Correction(*fitting[0])

@@ -177,3 +177,67 @@ async def test_a_reply_of_digits_that_are_not_ascii_is_asked_again_not_a_crash(d
     for text in ("²", "①", "٣", "9" * 5000):
         events, messages = await reply(text)
         assert messages, f"no reply to {text[:10]!r}"
+
+
+async def test_a_typed_no_at_the_read_back_is_a_no_whatever_nlu_made_of_it(database_url):
+    await start()
+    await answer_until("age", QUALIFYING)
+    await reply("80")
+    # NLU may read "no, that's wrong" as a correction: it still answers the read-back.
+    state = tracker_dict(SENDER, "no, that's wrong", "correct", active_loop="screening_form")
+    _, messages = await run(ActionCorrectAnswer(), state)
+    assert "try that question again" in texts(messages)
+    assert screenings.snapshot(SENDER).pending is None
+    assert "age" not in stored_answers()
+
+
+async def test_an_answer_read_as_a_correction_answers_the_question_asked(database_url):
+    await start()
+    await answer_until("lupus_crisis", {**QUALIFYING, **{q: TAP_NO for q in (
+        "guardian", "other_autoimmune", "brain_condition", "active_infection",
+        "transplant", "heart_problem", "severe_lung", "cancer", "recurrent_infections",
+        "high_dose_steroids", "dialysis", "hiv", "live_vaccine", "substance_use",
+        "other_study_drug")}})
+    before = stored_answers()["lupus_active"].value
+    text = "yes, a kidney flare last month and it's still not under control"
+    state = tracker_dict(SENDER, text, "correct", active_loop="screening_form")
+    _, messages = await run(ActionCorrectAnswer(), state)
+    assert "changed that" not in texts(messages)
+    answers = stored_answers()
+    assert answers["lupus_active"].value == before
+    assert "lupus_crisis" in answers
+
+
+async def test_a_reply_is_not_taken_for_medicines_the_bot_does_not_know(database_url):
+    await start()
+    await answer_until("active_infection", {**QUALIFYING, **{q: TAP_NO for q in (
+        "guardian", "other_autoimmune", "brain_condition")}})
+    text = "I had a UTI last month, it's cleared now"
+    state = tracker_dict(SENDER, text, "correct", active_loop="screening_form")
+    await run(ActionCorrectAnswer(), state)
+    snap = screenings.snapshot(SENDER)
+    assert snap.pending is None or snap.pending.question_id != "lupus_meds"
+    assert stored_answers()["lupus_meds"].value == ["prednisone", "mycophenolate_mofetil"]
+
+
+async def test_a_dose_answer_read_as_a_stop_or_a_goodbye_is_taken_as_the_answer(database_url):
+    from actions.conversation import ActionGoodbye
+    from actions.screening import ActionStopScreening
+
+    await start()
+    await answer_until("steroid_dose", QUALIFYING)
+    state = tracker_dict(SENDER, "I don't take it any more", "stop", active_loop="screening_form")
+    events, messages = await run(ActionStopScreening(), state)
+    assert "What we keep" not in texts(messages)
+    assert {"event": "followup", "name": "screening_form"} in [
+        {k: e.get(k) for k in ("event", "name")} for e in events
+    ]
+    assert stored_answers()["steroid_dose"].value == 0
+    # An explicit stop still stops.
+    state = tracker_dict(SENDER, "stop", "stop", active_loop="screening_form")
+    _, messages = await run(ActionStopScreening(), state)
+    assert "What we keep" in texts(messages)
+    assert screenings.snapshot(SENDER).status == "stopped"
+    # A goodbye that is not an answer says goodbye.
+    _, messages = await run(ActionGoodbye(), tracker_dict(SENDER, "bye", "goodbye"))
+    assert "Take care" in texts(messages)
