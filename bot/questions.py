@@ -9,6 +9,7 @@ answer that would end the screening counts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -55,6 +56,8 @@ class Rendered:
 class Interpretation:
     answer: Answer
     understood: str  # how the bot understood it, in words: for read-back and for staff
+    # "more than 7 weeks": the truth may be far above the value, so it never rules anyone out.
+    at_least: bool = False
 
 
 def options(question: Question, language: str = "en") -> tuple[Option, ...]:
@@ -120,6 +123,16 @@ def interpret(
     if question.type is AnswerType.DOSE:
         return _dose_answer(question, raw, language, context or {})
     value = _typed_value(question, raw)
+    if value is not None and question.type is AnswerType.DURATION and _LOWER_BOUND.search(
+        parse.normalise(raw)
+    ):
+        # Said back as the patient's own bound: "more than 7 weeks", not "7 weeks and a day".
+        bound = parse.parse_duration_days(_LOWER_BOUND.sub(" ", parse.normalise(raw))) or value
+        return Interpretation(
+            Answer(question.id, value),
+            msg("at_least", language, amount=describe(question, bound, language)),
+            at_least=True,
+        )
     if value is None and question.type is AnswerType.YES_NO:
         described = parse.describes(raw, question.described_by(language))
         if described == "unsure":
@@ -128,6 +141,12 @@ def interpret(
     if value is None:
         return None
     return Interpretation(Answer(question.id, value), describe(question, value, language))
+
+
+_LOWER_BOUND = re.compile(
+    r"(?<!\w)(?:more than|over|at least|or more|or longer|longer than|plus|upwards of|"
+    r"in excess of|no less than|not less than)(?!\w)|\+|以上|多于|超过|至少"
+)
 
 
 def recognised(interpretation: Interpretation) -> bool:
@@ -255,11 +274,15 @@ def describe(question: Question, value: object, language: str = "en") -> str:
             return msg("option_yes" if value == "yes" else "option_no", language)
         case AnswerType.NUMBER:
             number = _fmt(float(value))  # type: ignore[arg-type]
-            return f"{number} {question.unit}" if question.unit else number
+            if not question.unit:
+                return number
+            return msg("number_with_unit", language, number=number, unit=_unit(
+                question.unit, float(value), language  # type: ignore[arg-type]
+            ))
         case AnswerType.DURATION:
-            return _describe_days(float(value))  # type: ignore[arg-type]
+            return describe_days(float(value), language)  # type: ignore[arg-type]
         case AnswerType.DOSE:
-            return f"{_fmt(float(value))} mg/day (prednisone equivalent)"  # type: ignore[arg-type]
+            return msg("dose_described", language, mg=_fmt(float(value)))  # type: ignore[arg-type]
         case AnswerType.CHOICE:
             return question.choice_labels[str(value)].get(language)
         case AnswerType.MEDICATIONS:
@@ -313,11 +336,40 @@ def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
-def _describe_days(days: float) -> str:
-    if days >= parse.DAYS_PER_YEAR and (days / parse.DAYS_PER_YEAR) % 0.5 < 0.01:
-        return f"{_fmt(round(days / parse.DAYS_PER_YEAR, 1))} years"
-    if days >= 28 and (days / parse.DAYS_PER_MONTH) % 0.5 < 0.01:
-        return f"{_fmt(round(days / parse.DAYS_PER_MONTH, 1))} months"
-    if days % 7 == 0:
-        return f"{_fmt(days / 7)} weeks"
-    return f"{_fmt(round(days, 1))} days"
+def _unit(unit: str, amount: float, language: str) -> str:
+    """A unit's word from the locale ("1 year", "2 years"); an unknown unit as it is written."""
+    key = f"unit_{unit.replace('/', '_per_')}" + ("" if amount == 1 else "_plural")
+    try:
+        return msg(key, language)
+    except KeyError:
+        return unit
+
+
+_UNITS_IN_DAYS = (
+    ("years", parse.DAYS_PER_YEAR, parse.DAYS_PER_YEAR),
+    ("months", parse.DAYS_PER_MONTH, 28),
+    ("weeks", float(parse.DAYS_PER_WEEK), 7),
+)
+
+
+def describe_days(days: float, language: str = "en") -> str:
+    """A length of time as a patient says it: "2 months", "1 year", "just under 2 months"
+    (a day either side of a whole count, as "nearly 2 months" is read)."""
+    for unit, size, at_least in _UNITS_IN_DAYS:
+        if days < at_least - 1:
+            continue
+        for halves in (0.5, 1.0) if unit != "weeks" else (1.0,):
+            count = round(days / size / halves) * halves
+            if count <= 0:
+                continue
+            off = days - count * size
+            if abs(off) < 0.01:
+                return _amount(count, unit, language)
+            if abs(abs(off) - 1) < 0.01 and halves == 1.0:
+                key = "duration_just_under" if off < 0 else "duration_just_over"
+                return msg(key, language, duration=_amount(count, unit, language))
+    return _amount(round(days, 1), "days", language)
+
+
+def _amount(count: float, unit: str, language: str) -> str:
+    return msg("number_with_unit", language, number=_fmt(count), unit=_unit(unit, count, language))

@@ -221,8 +221,11 @@ def needs_readback(
         return False
     if question.type is AnswerType.MEDICATIONS and not interpretation.answer.unsure:
         return True
-    trial = {**answers, question.id: interpretation.answer}
-    return evaluate(protocol, trial).status is Status.NOT_ELIGIBLE
+    return _rules_out(protocol, answers, interpretation.answer)
+
+
+def _rules_out(protocol: Protocol, answers: Mapping[str, Answer], answer: Answer) -> bool:
+    return evaluate(protocol, {**answers, answer.question_id: answer}).status is Status.NOT_ELIGIBLE
 
 
 def take_answer(
@@ -242,6 +245,11 @@ def take_answer(
         protocol = get_protocol(screening.trial_id)
         answers = _answers(session, screening)
         question = protocol.question(question_id)
+        if interpretation.at_least and _rules_out(protocol, answers, interpretation.answer):
+            # "More than 7 weeks" may be months: a bound never rules out, the site asks.
+            interpretation = Interpretation(
+                Answer.not_sure(question_id), interpretation.understood
+            )
         if not needs_readback(protocol, answers, question, interpretation, typed):
             row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
             return _apply_answer(session, screening, row)

@@ -241,3 +241,14 @@ async def test_a_dose_answer_read_as_a_stop_or_a_goodbye_is_taken_as_the_answer(
     # A goodbye that is not an answer says goodbye.
     _, messages = await run(ActionGoodbye(), tracker_dict(SENDER, "bye", "goodbye"))
     assert "Take care" in texts(messages)
+
+
+async def test_a_lower_bound_under_the_line_is_left_for_the_site_not_a_knockout(database_url):
+    await start()
+    await answer_until("treatment_duration", QUALIFYING)
+    events, _ = await reply("more than 7 weeks")
+    assert slot_events(events).get("screening_outcome") is None
+    assert screenings.snapshot(SENDER).pending is None
+    kept = stored_answers()["treatment_duration"]
+    assert kept.unsure and kept.understood == "more than 7 weeks"
+    assert kept.raw_text == "more than 7 weeks"
