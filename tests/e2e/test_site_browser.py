@@ -138,13 +138,21 @@ class StudyPage:
         return [title for m in self.log() for title in m["replies"]]
 
     def question(self) -> str | None:
-        """The protocol question the bot's latest turn ends with, if any."""
+        """The protocol question the bot's latest turn ends with (after its line of progress,
+        "Question 6 of about 25"), if any."""
         for message in reversed(self.log()):
             if message["from"] == "user":
                 return None
-            if message["text"] in QUESTION_BY_TEXT:
-                return QUESTION_BY_TEXT[message["text"]]
+            text = message["text"].split("\n")[-1].strip()
+            if text in QUESTION_BY_TEXT:
+                return QUESTION_BY_TEXT[text]
         return None
+
+    def reading_back(self) -> bool:
+        """The bot says what it understood of a typed answer and asks "Is that right?"."""
+        log = self.log()
+        return bool(log) and log[-1]["from"] == "bot" and log[-1]["text"].rstrip().endswith(
+            "Is that right?") and "Yes, that's right" in log[-1]["replies"]
 
     def prompted(self) -> bool:
         """The bot's last message asks something: it has options, or a question mark."""
@@ -279,7 +287,14 @@ def test_a_whole_screening_on_the_study_page(browser, site_url, stack):
     asked: list[str] = []
     reloaded = False
     keyboard_for = {"other_autoimmune", "transplant"}
-    while (qid := page.question()) is not None and len(asked) < 40:
+    read_back = 0
+    while len(asked) < 40:
+        if page.reading_back():  # the typed medicines list, said back with each one's class
+            read_back += 1
+            page.tap("Yes, that's right")
+            continue
+        if (qid := page.question()) is None:
+            break
         if len(asked) == 8 and not reloaded:
             page.screenshot("phone", PHONE, scroll_to="#chat")
             reload_and_carry_on(page)
@@ -288,7 +303,7 @@ def test_a_whole_screening_on_the_study_page(browser, site_url, stack):
         asked.append(qid)
         answer(page, qid, keyboard_for)
         assert page.focused_id() == "chat-input"
-    assert reloaded and len(asked) > 20
+    assert reloaded and len(asked) > 20 and read_back >= 1
     assert any("may be able to take part" in t for t in page.bot_texts())
     assert TYPING in browser.execute_script("return window.__statuses")
 
