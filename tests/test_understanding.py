@@ -268,3 +268,11 @@ def test_no_reply_that_was_not_understood_ends_a_screening(protocol, data):
     ruled_out_by_it = [c for c in evaluation.reasons if question.id in c.questions()]
     screening_rules = [c for c in ruled_out_by_it if c.kind.value == "screening"]
     assert ruled_out_by_it == screening_rules, (question.id, text, ruled_out_by_it)
+
+
+def test_a_steroid_dose_the_patient_does_not_know_is_for_the_high_dose_rule_only(protocol):
+    answers = qualifying(protocol)
+    answers["steroid_dose"] = Answer.not_sure("steroid_dose")
+    evaluation = evaluate(protocol, answers)
+    assert evaluation.verdicts["inc2_background_treatment"] is Verdict.MET
+    assert evaluation.verdicts["exc14_high_dose_steroids"] is Verdict.NEEDS_CONFIRMATION
