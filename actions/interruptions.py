@@ -77,7 +77,7 @@ async def answer_instead(tracker: Tracker, accept_unsure: bool = False) -> list[
     # While a read-back waits for "yes, that's right", a message is not taken as a new answer.
     if question is None or snap.pending is not None:
         return None
-    understood = interpret(question, text, language(tracker), snap.answers)
+    understood = await in_thread(interpret, question, text, language(tracker), snap.answers)
     if understood is None or not recognised(understood):
         return None
     if understood.answer.unsure and not accept_unsure:

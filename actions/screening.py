@@ -144,7 +144,8 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
             return {"answer": None, **{e["name"]: e["value"] for e in replied}}
         # No read-back waits, or the reply is neither yes nor no: perhaps the patient typed the
         # answer again, differently. Read it afresh.
-        understood = interpret(question, text, lang, snap.answers)
+        # Parsing is CPU work: off the event loop, so other patients are not held up.
+        understood = await in_thread(interpret, question, text, lang, snap.answers)
         if understood is None:
             if snap.pending is not None:
                 return self.reject("answer", dispatcher, tracker, msg("invalid_yes_no", lang))
@@ -296,7 +297,7 @@ class ActionCorrectAnswer(Interruption):
         if not answered:
             say_key(dispatcher, tracker, "correction_none")
             return []
-        correction = find_correction(protocol, answered, text, lang)
+        correction = await in_thread(find_correction, protocol, answered, text, lang)
         if correction is None:
             say_key(dispatcher, tracker, "correction_unclear")
             return []

@@ -21,6 +21,9 @@ from bot.protocol import AnswerException, AnswerType, Question
 UNSURE = "unsure"
 NONE = "none"
 EXCEPTION = "exception:"  # a button's value for one of the question's exceptions
+# What a reply is read from: an answer is short, and parsing a long text costs every patient
+# time. The whole reply is still stored as typed.
+MAX_ANSWER_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ def interpret(
     ``context`` holds the patient's earlier answers by question id: the dose question reads the
     medicines answer to count a dose of dexamethasone in prednisone equivalents.
     """
+    text = text[:MAX_ANSWER_CHARS]
     raw = parse.parse_button_payload(text)
     if raw is None:
         raw = text

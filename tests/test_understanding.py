@@ -276,3 +276,10 @@ def test_a_steroid_dose_the_patient_does_not_know_is_for_the_high_dose_rule_only
     evaluation = evaluate(protocol, answers)
     assert evaluation.verdicts["inc2_background_treatment"] is Verdict.MET
     assert evaluation.verdicts["exc14_high_dose_steroids"] is Verdict.NEEDS_CONFIRMATION
+
+
+def test_a_very_long_reply_is_read_from_its_start(protocol):
+    meds = protocol.question("lupus_meds")
+    long_reply = "prednisone and cellcept " + "blah " * 20_000
+    understood = interpret(meds, long_reply)
+    assert understood is not None and "prednisone" in understood.answer.value
