@@ -18,7 +18,7 @@ from bot.answers.text import normalise
 _DENIALS = frozenset(
     {"not", "no", "never", "without", "nothing", "neither", "nor", "wasn't", "wasnt", "isn't",
      "isnt", "don't", "dont", "didn't", "didnt", "haven't", "havent", "hasn't", "hasnt",
-     "unrelated"}
+     "unrelated", "benign"}
 )  # fmt: skip
 # When something happened: the question's time window may not include it.
 _WHEN = re.compile(
@@ -28,6 +28,25 @@ _WHEN = re.compile(
     r"|年|月|周|星期|天前|以前|之前|小时候"
 )
 
+
+# "3 times a week", "once a day": how often, not when.
+_HOW_OFTEN = re.compile(
+    r"(?<!\w)(?:a|per|every|each|one|twice a|times a) (?:day|week|month|year)(?!\w)"
+)
+# Something said of someone else: "my dad had a stroke", "my mum has breast cancer".
+_SOMEONE_ELSE = re.compile(
+    r"(?<!\w)(?:my|his|her|our) (?:mum|mom|mother|dad|father|sister|brother|aunt|auntie|uncle|"
+    r"gran|granny|grandma|grandmother|nan|nana|grandad|grandpa|grandfather|cousin|son|daughter|"
+    r"husband|wife|partner|friend|family|niece|nephew|boyfriend|girlfriend)(?:'s)? "
+    r"(?:had|has|have|got|was|is|died|passed)(?!\w)"
+)
+# Words that qualify what is named, so the site must judge it: "AF but it's controlled",
+# "psoriasis, just creams", "fluid round my heart but it's gone now".
+_QUALIFIED = re.compile(
+    r"(?<!\w)(?:but|though|although|however|except|controlled|under control|gone now|"
+    r"cleared|cured|resolved|settled|in remission|fine now|vaccinated against)(?!\w)"
+)
+_ONLY = re.compile(r"(?<!\w)(?:only|just)(?!\w)")
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _CLAUSE = re.compile(r"[,;.!?:，。；！？]")
@@ -51,16 +70,42 @@ def _denied(text: str, start: int) -> bool:
     return any(w in _DENIALS for w in words) or clause.endswith(_CJK_DENIALS)
 
 
+def _of_someone_else(text: str, start: int) -> bool:
+    """Whether the clause before ``start`` says it of someone else: "my dad had a stroke"."""
+    return _SOMEONE_ELSE.search(_CLAUSE.split(text[:start])[-1]) is not None
+
+
 def mentions(text: str, phrase: str) -> bool:
     """Whether normalised ``text`` says ``phrase`` without denying it."""
     at = _at(phrase, text)
     return at is not None and not _denied(text, at)
 
 
-def describes(text: str, phrases: Sequence[str]) -> Literal["yes", "unsure"] | None:
-    """ "yes" when the reply names one of ``phrases`` (not denied), "unsure" when it also says
-    when, None when it names none of them."""
-    t = normalise(text)
-    if not any(mentions(t, p) for p in phrases):
+def _named(text: str, phrase: str) -> int | None:
+    """Where ``text`` names ``phrase`` of the patient, not denied; else None."""
+    at = _at(phrase, text)
+    if at is None or _denied(text, at) or _of_someone_else(text, at):
         return None
-    return "unsure" if _WHEN.search(t) else "yes"
+    return at
+
+
+def _qualified(text: str, named_at: Sequence[int]) -> bool:
+    """A qualification the site must weigh ("but it's controlled", "just creams"); an "only"
+    just before what is named ("only at night") does not qualify it."""
+    if _QUALIFIED.search(text):
+        return True
+    return any(
+        not any(m.end() + 1 == at or m.end() == at for at in named_at) for m in _ONLY.finditer(text)
+    )
+
+
+def describes(text: str, phrases: Sequence[str]) -> Literal["yes", "unsure"] | None:
+    """ "yes" when the reply names one of ``phrases`` (not denied, not of someone else),
+    "unsure" when it also says when or qualifies it, None when it names none of them."""
+    t = normalise(text)
+    named_at = [at for at in (_named(t, p) for p in phrases) if at is not None]
+    if not named_at:
+        return None
+    if _WHEN.search(_HOW_OFTEN.sub(" ", t)) or _qualified(t, named_at):
+        return "unsure"
+    return "yes"

@@ -1,0 +1,103 @@
+"""Answers that describe instead of saying yes or no, read against JY231's questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answers.describing import describes
+from bot.protocol import get_protocol
+from bot.questions import interpret
+
+PROTOCOL = get_protocol("NCT06675422")
+
+
+def _read(question_id: str, text: str) -> tuple[object, bool, str | None] | None:
+    """(value, unsure, exception) of a reply, or None when the bot would ask again."""
+    got = interpret(PROTOCOL.question(question_id), text)
+    if got is None:
+        return None
+    return got.answer.value, got.answer.unsure, got.answer.exception
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        ("brain_condition", "parkinson's, my neurologist looks after it"),
+        ("brain_condition", "dementia"),
+        ("heart_problem", "heart failure"),
+        ("breastfeeding", "still nursing my little one"),
+        ("live_vaccine", "the MMR"),
+        ("transplant", "kidney transplant from my husband"),
+    ],
+)
+def test_naming_the_thing_asked_about_is_a_yes(question: str, text: str) -> None:
+    assert _read(question, text) == ("yes", False, None)
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        ("cancer", "lymphoma in 2019"),
+        ("heart_problem", "a heart attack 2 years ago"),
+        ("heart_problem", "AF but it's well managed"),
+        ("other_autoimmune", "psoriasis, only creams"),
+        ("fluid_heart_lungs", "pericarditis, cleared up now"),
+    ],
+)
+def test_a_time_or_a_qualification_leaves_it_to_the_site(question: str, text: str) -> None:
+    got = _read(question, text)
+    assert got is not None and got[1] is True
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        ("brain_condition", "my grandma had a stroke"),
+        ("cancer", "my sister has breast cancer"),
+        ("cancer", "a benign tumour"),
+        ("brain_condition", "never had a seizure"),
+    ],
+)
+def test_someone_elses_illness_or_a_denial_is_never_a_yes(question: str, text: str) -> None:
+    got = _read(question, text)
+    assert got is None or got[0] != "yes"
+
+
+def test_how_often_is_not_when() -> None:
+    assert describes("dialysis twice a week", ["dialysis"]) == "yes"
+    assert describes("dialysis for a week in 2019", ["dialysis"]) == "unsure"
+
+
+def test_only_just_before_the_thing_named_does_not_qualify_it() -> None:
+    assert describes("only at night", ["at night"]) == "yes"
+    assert describes("sjogrens, only eye drops", ["sjogrens"]) == "unsure"
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "exception"),
+    [
+        ("cancer", "squamous cell on my back, cut out last year", "non_melanoma_skin_cancer"),
+        ("other_autoimmune", "underactive thyroid, on thyroxine", "thyroid_replacement_only"),
+        ("brain_condition", "psychosis from the steroids", "caused_by_medicine"),
+        ("brain_condition", "seizures when my lupus went to my brain", "caused_by_lupus"),
+        ("transplant", "autologous stem cell transplant", "own_cells"),
+        ("transplant", "a cornea transplant", "cornea"),
+        ("transplant", "skin graft after a burn", "skin_graft"),
+        ("heart_problem", "heart failure, class 1, doesn't limit me", "not_limiting"),
+        ("active_infection", "trimethoprim at night to stop UTIs", "preventive_antibiotics"),
+        ("live_vaccine", "the RSV jab", "not_live"),
+    ],
+)
+def test_the_listings_exceptions_go_to_the_site(question: str, text: str, exception: str) -> None:
+    assert _read(question, text) == ("yes", False, exception)
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        ("cancer", "squamous cell carcinoma of the cervix"),
+        ("transplant", "stem cell transplant, donor cells from my sister"),
+    ],
+)
+def test_an_exception_does_not_cover_what_it_excludes(question: str, text: str) -> None:
+    assert _read(question, text) == ("yes", False, None)
