@@ -74,8 +74,9 @@ async def answer_instead(tracker: Tracker, accept_unsure: bool = False) -> list[
     snap = await in_thread(screenings.snapshot, tracker.sender_id)
     question = snap.evaluation.next_question if snap else None
     text = tracker.latest_message.get("text") or ""
-    # While a read-back waits for "yes, that's right", a message is not taken as a new answer.
-    if question is None or snap.pending is not None:
+    # While a read-back waits for "yes, that's right", a message is not taken as a new answer;
+    # before consent, nothing is.
+    if question is None or snap.pending is not None or not snap.consented:
         return None
     understood = await in_thread(interpret, question, text, language(tracker), snap.answers)
     if understood is None or not recognised(understood):

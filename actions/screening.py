@@ -22,7 +22,7 @@ from actions.common import (
     was_typed,
     yes_no_options,
 )
-from actions.form_validation import PrescreenFormValidationAction
+from actions.form_validation import ATTEMPTS_SLOT, PrescreenFormValidationAction
 from actions.interruptions import (
     OUTCOME_SLOT,
     Interruption,
@@ -32,6 +32,7 @@ from actions.interruptions import (
 )
 from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
+from bot.consent import consent_reply
 from bot.contact import is_stop_request
 from bot.corrections import find_correction, is_correction_worded
 from bot.engine import Answer, Status
@@ -74,8 +75,19 @@ class ActionIntroduceStudy(Action):
         return [SlotSet("trial_id", protocol.id), SlotSet(OUTCOME_SLOT, None)]
 
 
+async def record_consent(tracker: Tracker) -> screenings.Snapshot:
+    """The patient's explicit yes to health questions, with its time and wording."""
+    protocol = await protocol_for(tracker)
+    wording = msg("consent_wording", language(tracker), **_trial_values(protocol))
+    return await in_thread(screenings.consent, tracker.sender_id, wording)
+
+
 class ActionStartScreening(Action):
-    """Records consent to health questions, with its time and wording."""
+    """Records consent to health questions, on an explicit yes only.
+
+    NLU may read "actually wait" as an agreement; then no consent is recorded, and the screening
+    form asks the consent question again before any health question.
+    """
 
     def name(self) -> str:
         return "action_start_screening"
@@ -83,9 +95,11 @@ class ActionStartScreening(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        protocol = await protocol_for(tracker)
-        wording = msg("consent_wording", language(tracker), **_trial_values(protocol))
-        snap = await in_thread(screenings.consent, tracker.sender_id, wording)
+        # The message as Rasa has it: on SMS a reply of "1" is already the Yes button's payload.
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if consent_reply(text, language(tracker)) != "yes":
+            return [SlotSet(OUTCOME_SLOT, None), SlotSet("attempts", 0)]
+        snap = await record_consent(tracker)
         return [
             SlotSet(OUTCOME_SLOT, outcome_value(snap.evaluation.status)),
             SlotSet("attempts", 0),
@@ -134,8 +148,10 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
         lang = language(tracker)
         help_shown = crisis_message(tracker)  # the base class has shown help for it
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
-        if snap is None:  # no consent recorded: the form cannot have been started properly
+        if snap is None:  # no screening: the form cannot have been started properly
             return {"answer": None, OUTCOME_SLOT: None}
+        if not snap.consented:
+            return await self._consent(dispatcher, tracker, str(value))
         question = snap.asking
         if question is None:
             return {"answer": None, OUTCOME_SLOT: outcome_value(snap.evaluation.status)}
@@ -170,6 +186,21 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
             await show_crisis_help(dispatcher, tracker)
         return self._answered(snap)
 
+    async def _consent(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, text: str
+    ) -> dict[str, Any]:
+        """The reply to the consent question, asked again inside the form while it is missing:
+        a clear yes opens the health questions, a no ends the form with nothing asked."""
+        reply = consent_reply(text, language(tracker))
+        if reply == "yes":
+            await record_consent(tracker)
+            return {"answer": None, ATTEMPTS_SLOT: 0}
+        if reply == "no":
+            await in_thread(screenings.decline, tracker.sender_id)
+            say_key(dispatcher, tracker, "consent_declined")
+            return {"answer": None, "requested_slot": None, ATTEMPTS_SLOT: 0}
+        return self.reject("answer", dispatcher, tracker, msg("consent_unclear", language(tracker)))
+
     def _answered(self, snap: screenings.Snapshot) -> dict[str, Any]:
         """The slots after an answer: the form asks again (the next question, or the read-back)
         unless the engine has decided."""
@@ -190,6 +221,10 @@ class ActionAskAnswer(Action):
     ) -> list[EventType]:
         lang = language(tracker)
         snap = await in_thread(screenings.snapshot, tracker.sender_id)
+        if snap is not None and not snap.consented:
+            say(dispatcher, tracker, msg("consent_ask", lang),
+                yes_no_options(tracker, "consent_yes", "consent_no"), payloads=INTENT_PAYLOADS)
+            return []
         question = snap.asking if snap is not None else None
         if question is None:
             return []

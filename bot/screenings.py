@@ -45,6 +45,8 @@ class Snapshot:
     pending: Pending | None = None
     # The answers the engine judged, by question id: the context later answers are read in.
     answers: Mapping[str, Answer] = field(default_factory=dict)
+    # Whether the patient agreed to health questions: none is asked or stored before.
+    consented: bool = False
 
     @property
     def asking(self) -> Question | None:
@@ -114,6 +116,7 @@ def _snapshot(session: Session, screening: Screening, protocol: Protocol) -> Sna
         is_minor=screening.is_minor,
         pending=pending,
         answers=answers,
+        consented=screening.consented_at is not None,
     )
 
 
@@ -241,7 +244,7 @@ def take_answer(
     the earlier answer aside (kept, superseded), so the question is asked as the read-back.
     """
     with session_scope() as session:
-        screening = _require(session, conversation_id)
+        screening = _require_consent(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
         answers = _answers(session, screening)
         question = protocol.question(question_id)
@@ -275,7 +278,7 @@ def record_answer(
     answers are superseded too and asked again if they still apply.
     """
     with session_scope() as session:
-        screening = _require(session, conversation_id)
+        screening = _require_consent(session, conversation_id)
         row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
         return _apply_answer(session, screening, row)
 
@@ -283,7 +286,7 @@ def record_answer(
 def confirm_pending(conversation_id: str) -> Snapshot:
     """The patient said the read-back is right: the pending answer now counts."""
     with session_scope() as session:
-        screening = _require(session, conversation_id)
+        screening = _require_consent(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
         pending = _snapshot(session, screening, protocol).pending
         if pending is None:
@@ -431,10 +434,22 @@ def mark_crisis_help_shown(conversation_id: str) -> None:
             screening.crisis_help_shown = True
 
 
+class ConsentMissing(LookupError):
+    """A health answer for a screening whose consent was never recorded: it is not stored."""
+
+
 def _require(session: Session, conversation_id: str) -> Screening:
     screening = _current(session, conversation_id)
     if screening is None:
         raise LookupError("no screening for this conversation")
+    return screening
+
+
+def _require_consent(session: Session, conversation_id: str) -> Screening:
+    """The screening, if the patient agreed to health questions; else ConsentMissing."""
+    screening = _require(session, conversation_id)
+    if screening.consented_at is None:
+        raise ConsentMissing("no consent recorded for this screening")
     return screening
 
 

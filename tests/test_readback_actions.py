@@ -4,12 +4,15 @@ tracker Rasa sends, against a real database."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from actions.screening import ActionAskAnswer, ActionCorrectAnswer, ValidateScreeningForm
 from bot import screenings
 from bot.db import session_scope
+from bot.engine import Answer
 from bot.models import AnswerRow, Screening
+from bot.questions import Interpretation
 from tests.test_actions import SENDER, current_question, reply, start
 from tests.trackers import run, slot_events, texts, tracker_dict
 
@@ -252,3 +255,34 @@ async def test_a_lower_bound_under_the_line_is_left_for_the_site_not_a_knockout(
     kept = stored_answers()["treatment_duration"]
     assert kept.unsure and kept.understood == "more than 7 weeks"
     assert kept.raw_text == "more than 7 weeks"
+
+
+async def test_no_health_question_is_asked_or_stored_before_an_explicit_yes(database_url):
+    from actions.screening import ActionIntroduceStudy, ActionStartScreening
+
+    await run(ActionIntroduceStudy(), tracker_dict(SENDER, "hi", "greet"))
+    # NLU may read "actually wait" as agreeing: no consent is recorded for it.
+    await run(ActionStartScreening(), tracker_dict(SENDER, "actually wait", "affirm"))
+    assert not screenings.snapshot(SENDER).consented
+    asked = await current_question()
+    assert texts(asked) == "Is it OK for me to ask you some questions about your health?"
+    _, messages = await reply("sorry I made a mistake", intent="correct")
+    assert "clear yes or no" in texts(messages)
+    assert stored_answers() == {}
+    with pytest.raises(screenings.ConsentMissing):
+        screenings.record_answer(
+            SENDER, "diagnosis", "yes", Interpretation(Answer("diagnosis", "yes"), "Yes")
+        )
+    await reply("/affirm")
+    assert screenings.snapshot(SENDER).consented
+    assert "Has a doctor told you" in texts(await current_question())
+
+
+async def test_a_no_at_the_consent_question_in_the_form_ends_it_with_nothing_stored(database_url):
+    from actions.screening import ActionIntroduceStudy
+
+    await run(ActionIntroduceStudy(), tracker_dict(SENDER, "hi", "greet"))
+    events, messages = await reply("no thanks")
+    assert "Nothing about your health has been asked or stored" in texts(messages)
+    assert slot_events(events)["requested_slot"] is None
+    assert stored_answers() == {}
