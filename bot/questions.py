@@ -138,7 +138,8 @@ def interpret(
             at_least=True,
         )
     if value is None and question.type is AnswerType.YES_NO:
-        described = parse.describes(raw, question.described_by(language))
+        # The English wording gives the question's time window ("in the last 12 months").
+        described = parse.describes(raw, question.described_by(language), question.text.get("en"))
         if described == "unsure":
             return Interpretation(Answer.not_sure(question.id), msg("option_not_sure", language))
         value = described

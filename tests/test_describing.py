@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from bot.answers.describing import describes
@@ -37,8 +39,8 @@ def test_naming_the_thing_asked_about_is_a_yes(question: str, text: str) -> None
 @pytest.mark.parametrize(
     ("question", "text"),
     [
-        ("cancer", "lymphoma in 2019"),
-        ("heart_problem", "a heart attack 2 years ago"),
+        ("cancer", "lymphoma, in remission now"),
+        ("heart_problem", "a heart attack as a teenager"),
         ("heart_problem", "AF but it's well managed"),
         ("other_autoimmune", "psoriasis, only creams"),
         ("fluid_heart_lungs", "pericarditis, cleared up now"),
@@ -101,3 +103,28 @@ def test_the_listings_exceptions_go_to_the_site(question: str, text: str, except
 )
 def test_an_exception_does_not_cover_what_it_excludes(question: str, text: str) -> None:
     assert _read(question, text) == ("yes", False, None)
+
+
+TODAY = date(2026, 12, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "expected"),
+    [
+        ("heart attack in march", "In the last 12 months, have you had a heart attack?", "yes"),
+        ("melanoma 3 years ago", "In the last 5 years, have you had cancer?", "yes"),
+        ("melanoma 9 years ago", "In the last 5 years, have you had cancer?", "no"),
+        ("melanoma in 2021", "In the last 5 years, have you had cancer?", "unsure"),
+        ("dialysis back in 2018", "In the last 3 months, have you needed dialysis?", "no"),
+        ("a seizure in 1999", "Have you ever had a seizure?", "yes"),
+        ("a seizure as a teenager", "Do you have seizures?", "unsure"),
+        ("pneumonia 3 weeks ago, still coughing", "an infection in the last 2 weeks?", "yes"),
+        ("mmr next week", "In the last 4 weeks, or are you planning to have one?", "yes"),
+        ("mmr next week", "In the last 4 weeks, have you had a live vaccine?", "unsure"),
+    ],
+)
+def test_a_time_said_is_read_against_the_questions_window(
+    text: str, asked: str, expected: str
+) -> None:
+    phrases = ["heart attack", "melanoma", "dialysis", "seizure", "pneumonia", "mmr"]
+    assert describes(text, phrases, asked, today=TODAY) == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import date
 from typing import Literal
 
 from bot.answers.text import normalise
@@ -99,13 +100,105 @@ def _qualified(text: str, named_at: Sequence[int]) -> bool:
     )
 
 
-def describes(text: str, phrases: Sequence[str]) -> Literal["yes", "unsure"] | None:
+_DAYS = {"day": 1.0, "week": 7.0, "month": 30.4, "year": 365.25}
+_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+            "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}  # fmt: skip
+_UNIT = r"(day|week|month|year)s?"
+_AMOUNT = r"(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+# The windows a question asks about: "in the last 12 months", "in the past year".
+_ASKED_WINDOW = re.compile(rf"(?:last|past) (?:{_AMOUNT} )?{_UNIT}", re.IGNORECASE)
+_ASKED_EVER = re.compile(r"(?<!\w)ever(?!\w)", re.IGNORECASE)
+_ASKED_PLANS = re.compile(r"(?<!\w)(?:plan|planning|planned|soon)(?!\w)", re.IGNORECASE)
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december")  # fmt: skip
+# When, as patients say it: each a range of days before today.
+_AGO = re.compile(rf"(?<!\w){_AMOUNT} {_UNIT} ago(?!\w)")
+_LAST = re.compile(r"(?<!\w)(?:last|this) (week|month|year)(?!\w)")
+_YEAR = re.compile(r"(?<!\w)(?:19|20)\d\d(?!\w)")
+_MONTH = re.compile(rf"(?<!\w)in ({'|'.join(_MONTHS)})(?! \d)(?!\w)")
+_NOW = re.compile(
+    r"(?<!\w)(?:still|right now|at the moment|currently|since|yesterday|today)(?!\w)"
+)
+_FUTURE = re.compile(r"(?<!\w)(?:next (?:week|month|year)|tomorrow|soon)(?!\w)")
+_DURATION = re.compile(rf"(?<!\w)for {_AMOUNT} {_UNIT}(?!\w)")
+_Range = tuple[float, float]
+
+
+def _windows(asked: str) -> tuple[float, ...] | Literal["ever"] | None:
+    """The question's time windows in days, "ever", or None (it asks about now)."""
+    found = tuple(
+        float(_NUMBERS.get(n, 0) or int(n) if n else 1) * _DAYS[u]
+        for n, u in _ASKED_WINDOW.findall(asked)
+    )
+    if found:
+        return found
+    return "ever" if _ASKED_EVER.search(asked) else None
+
+
+def _times(text: str, today: date) -> tuple[list[_Range], bool] | None:
+    """The times a reply names, as ranges of days ago, and whether one is in the future; None
+    when it says when in a way these rules do not read ("as a child", "in my twenties")."""
+    rest = _DURATION.sub(" ", _HOW_OFTEN.sub(" ", text))
+    ranges: list[_Range] = []
+    for n, u in _AGO.findall(rest):
+        days = float(_NUMBERS.get(n, 0) or int(n)) * _DAYS[u]
+        ranges.append((days - _DAYS[u] / 2, days + _DAYS[u] / 2))
+    for u in _LAST.findall(rest):
+        ranges.append((0.0, 2 * _DAYS[u]))
+    for y in _YEAR.findall(rest):
+        start, end = date(int(y), 1, 1), date(int(y), 12, 31)
+        ranges.append((max((today - end).days, 0), max((today - start).days, 0)))
+    for name in _MONTH.findall(rest):
+        month = _MONTHS.index(name) + 1
+        year = today.year if month <= today.month else today.year - 1
+        start = date(year, month, 1)
+        ranges.append((max((today - start).days - 31, 0), (today - start).days))
+    if _NOW.search(rest):  # "still on antibiotics": whatever else it says, it is now
+        return [(0.0, 0.0)], False
+    future = _FUTURE.search(rest) is not None
+    rest = _NOW.sub(" ", _FUTURE.sub(" ", _MONTH.sub(" ", _YEAR.sub(" ", _LAST.sub(" ", _AGO.sub(
+        " ", rest))))))
+    if _WHEN.search(rest):
+        return None
+    return ranges, future
+
+
+def _in_window(
+    text: str, asked: str | None, today: date | None = None
+) -> Literal["yes", "no", "unsure"]:
+    """Whether the times a reply names fall in the question's window."""
+    windows = _windows(asked or "")
+    times = _times(text, today or date.today())
+    if windows is None or times is None:
+        return "unsure"
+    ranges, future = times
+    if future:
+        return "yes" if asked and _ASKED_PLANS.search(asked) else "unsure"
+    if windows == "ever":
+        return "yes"
+    if all(hi <= min(windows) for _, hi in ranges):
+        return "yes"
+    if all(lo > max(windows) for lo, _ in ranges):
+        return "no"
+    return "unsure"
+
+
+def describes(
+    text: str, phrases: Sequence[str], asked: str | None = None, today: date | None = None
+) -> Literal["yes", "no", "unsure"] | None:
     """ "yes" when the reply names one of ``phrases`` (not denied, not of someone else),
-    "unsure" when it also says when or qualifies it, None when it names none of them."""
+    None when it names none of them. When it also says when, ``asked`` (the question, in
+    English) gives the window: a time inside it stays "yes", one wholly before it is "no", any
+    other is "unsure"; so is a qualified reply ("but it's controlled")."""
     t = normalise(text)
     named_at = [at for at in (_named(t, p) for p in phrases) if at is not None]
     if not named_at:
         return None
-    if _WHEN.search(_HOW_OFTEN.sub(" ", t)) or _qualified(t, named_at):
+    when = "yes"
+    if _WHEN.search(_HOW_OFTEN.sub(" ", t)):
+        when = _in_window(t, asked, today)
+    if when == "no":
+        return "no"
+    if when == "unsure" or _qualified(t, named_at):
         return "unsure"
     return "yes"
