@@ -128,3 +128,29 @@ def test_a_time_said_is_read_against_the_questions_window(
 ) -> None:
     phrases = ["heart attack", "melanoma", "dialysis", "seizure", "pneumonia", "mmr"]
     assert describes(text, phrases, asked, today=TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "expected"),
+    [
+        ("transplant", "only a blood transfusion", "no"),
+        ("brain_condition", "just headaches", "no"),
+        ("heart_problem", "a heart murmur, that's all", "no"),
+        ("brain_condition", "schizophrenia", None),
+        ("severe_lung", "copd", None),
+        ("severe_lung", "severe copd", "yes"),
+    ],
+)
+def test_only_something_else_is_a_no_and_a_site_question_is_unsure(
+    question: str, text: str, expected: str | None
+) -> None:
+    got = _read(question, text)
+    assert got is not None
+    if expected is None:
+        assert got[1] is True
+    else:
+        assert got[0] == expected and got[1] is False
+
+
+def test_just_meaning_recently_is_not_only() -> None:
+    assert describes("i just had a baby", ["breastfeeding"]) is None

@@ -48,6 +48,12 @@ _QUALIFIED = re.compile(
     r"cleared|cured|resolved|settled|in remission|fine now|vaccinated against)(?!\w)"
 )
 _ONLY = re.compile(r"(?<!\w)(?:only|just)(?!\w)")
+# "Only X", "just X", "X, that's all" when X is not what the question asks about: a no. Not
+# "just had", "just finished": there "just" means recently.
+_ONLY_OTHER = re.compile(
+    r"(?<!\w)(?:only|just)(?! (?:had|finished|started|got|been|taken|took|stopped|found|"
+    r"diagnosed|come|came|left|out|now|recently|last)(?!\w))(?!\w)|that'?s all|thats all"
+)
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _CLAUSE = re.compile(r"[,;.!?:，。；！？]")
@@ -73,7 +79,8 @@ def _denied(text: str, start: int) -> bool:
 
 def _of_someone_else(text: str, start: int) -> bool:
     """Whether the clause before ``start`` says it of someone else: "my dad had a stroke"."""
-    return _SOMEONE_ELSE.search(_CLAUSE.split(text[:start])[-1]) is not None
+    clause = re.split(r"(?<!\w)(?:and|but)(?!\w)", _CLAUSE.split(text[:start])[-1])[-1]
+    return _SOMEONE_ELSE.search(clause) is not None
 
 
 def mentions(text: str, phrase: str) -> bool:
@@ -116,9 +123,7 @@ _AGO = re.compile(rf"(?<!\w){_AMOUNT} {_UNIT} ago(?!\w)")
 _LAST = re.compile(r"(?<!\w)(?:last|this) (week|month|year)(?!\w)")
 _YEAR = re.compile(r"(?<!\w)(?:19|20)\d\d(?!\w)")
 _MONTH = re.compile(rf"(?<!\w)in ({'|'.join(_MONTHS)})(?! \d)(?!\w)")
-_NOW = re.compile(
-    r"(?<!\w)(?:still|right now|at the moment|currently|since|yesterday|today)(?!\w)"
-)
+_NOW = re.compile(r"(?<!\w)(?:still|right now|at the moment|currently|since|yesterday|today)(?!\w)")
 _FUTURE = re.compile(r"(?<!\w)(?:next (?:week|month|year)|tomorrow|soon)(?!\w)")
 _DURATION = re.compile(rf"(?<!\w)for {_AMOUNT} {_UNIT}(?!\w)")
 _Range = tuple[float, float]
@@ -156,8 +161,9 @@ def _times(text: str, today: date) -> tuple[list[_Range], bool] | None:
     if _NOW.search(rest):  # "still on antibiotics": whatever else it says, it is now
         return [(0.0, 0.0)], False
     future = _FUTURE.search(rest) is not None
-    rest = _NOW.sub(" ", _FUTURE.sub(" ", _MONTH.sub(" ", _YEAR.sub(" ", _LAST.sub(" ", _AGO.sub(
-        " ", rest))))))
+    rest = _NOW.sub(
+        " ", _FUTURE.sub(" ", _MONTH.sub(" ", _YEAR.sub(" ", _LAST.sub(" ", _AGO.sub(" ", rest)))))
+    )
     if _WHEN.search(rest):
         return None
     return ranges, future
@@ -189,11 +195,18 @@ def describes(
     """ "yes" when the reply names one of ``phrases`` (not denied, not of someone else),
     None when it names none of them. When it also says when, ``asked`` (the question, in
     English) gives the window: a time inside it stays "yes", one wholly before it is "no", any
-    other is "unsure"; so is a qualified reply ("but it's controlled")."""
+    other is "unsure"; so is a qualified reply ("but it's controlled"). A phrase written with a
+    leading "?" ("?bipolar") names something the site must judge: alone it is "unsure". "Only X"
+    naming none of the phrases ("migraines only", "just a cold") is a "no"."""
     t = normalise(text)
-    named_at = [at for at in (_named(t, p) for p in phrases) if at is not None]
+    named_at = [
+        at for at in (_named(t, p) for p in phrases if not p.startswith("?")) if at is not None
+    ]
     if not named_at:
-        return None
+        # "?bipolar": something the site must judge, never a yes by itself.
+        if any(_named(t, p[1:]) is not None for p in phrases if p.startswith("?")):
+            return "unsure"
+        return "no" if _ONLY_OTHER.search(t) else None
     when = "yes"
     if _WHEN.search(_HOW_OFTEN.sub(" ", t)):
         when = _in_window(t, asked, today)
