@@ -154,3 +154,21 @@ def test_only_something_else_is_a_no_and_a_site_question_is_unsure(
 
 def test_just_meaning_recently_is_not_only() -> None:
     assert describes("i just had a baby", ["breastfeeding"]) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes, though they cut my prednisone on monday",
+        "my methotrexate went up last week",
+        "weaning off the pred slowly",
+    ],
+)
+def test_a_dose_that_changed_is_never_read_as_stable(text: str) -> None:
+    got = _read("dose_stable", text)
+    assert got is not None and got[0] != "yes"
+
+
+def test_no_but_just_finished_antibiotics_goes_to_the_site() -> None:
+    got = _read("active_infection", "no but i just finished a course of antibiotics")
+    assert got is not None and got[1] is True

@@ -58,6 +58,14 @@ _HEDGED = _phrases(
     rf"but (?:that|it|this|they) (?:was|were) (?:{_AGO_AMOUNT} )*{_AGO_UNIT} ago",
     r"but (?:that|it|this|they) (?:was|were) (?:a )?(?:very )?long (?:time )?ago",
     r"but (?:that|it|this|they) (?:was|were) (?:back )?in (?:19|20)\d\d",
+    # A dose that changed: "yes but my pred went down", "they lowered my prednisone".
+    r"(?:went|gone|go|was|were|been|got|has been|have been) (?:down|up|lowered|increased|reduced|"
+    r"decreased|changed|cut|raised|upped|dropped|doubled|halved)",
+    r"lowered|increased|reduced|decreased|tapering|tapered|weaning off|upped|halved|doubled",
+    r"cut (?:down|back|my|the|his|her)",
+    # "No, but I just finished a Z-pack": something recent the "no" does not cover.
+    r"(?:no|nope|nah),? but i (?:just|only just|recently) (?:finished|stopped|had|took|started|"
+    r"came off)",
 )
 # Words that say nothing changed: a "no" inside them is no answer. Whether "nothing changed" means
 # yes or no depends on the question ("have your doses stayed the same?" or "has anything
