@@ -172,3 +172,20 @@ def test_a_dose_that_changed_is_never_read_as_stable(text: str) -> None:
 def test_no_but_just_finished_antibiotics_goes_to_the_site() -> None:
     got = _read("active_infection", "no but i just finished a course of antibiotics")
     assert got is not None and got[1] is True
+
+
+def test_someone_elses_illness_alone_is_a_no_but_me_too_is_not() -> None:
+    assert describes("my dad had a stroke", ["stroke"]) == "no"
+    assert describes("my dad had a stroke and so did i", ["stroke"]) != "no"
+
+
+def test_childhood_is_read_with_the_age_the_patient_gives() -> None:
+    asked = "In the last 5 years, have you had cancer?"
+    assert describes("leukaemia as a child, i'm 40 now", ["leukaemia"], asked, TODAY) == "no"
+    assert describes("leukaemia as a child", ["leukaemia"], asked, TODAY) == "unsure"
+    assert describes("leukaemia years ago", ["leukaemia"], "Have you ever had cancer?") == "yes"
+
+
+def test_a_month_ago_is_when_not_how_often() -> None:
+    asked = "an infection now, or in the last 2 weeks?"
+    assert describes("a uti a month ago", ["uti"], asked, TODAY) == "no"

@@ -8,6 +8,7 @@ is read as not sure and left for the site. Pure functions of the text; nothing i
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import date
@@ -32,7 +33,7 @@ _WHEN = re.compile(
 
 # "3 times a week", "once a day": how often, not when.
 _HOW_OFTEN = re.compile(
-    r"(?<!\w)(?:a|per|every|each|one|twice a|times a) (?:day|week|month|year)(?!\w)"
+    r"(?<!\w)(?:a|per|every|each|one|twice a|times a) (?:day|week|month|year)(?!\w)(?! ago)"
 )
 # Something said of someone else: "my dad had a stroke", "my mum has breast cancer".
 _SOMEONE_ELSE = re.compile(
@@ -46,6 +47,9 @@ _SOMEONE_ELSE = re.compile(
 _QUALIFIED = re.compile(
     r"(?<!\w)(?:but|though|although|however|except|controlled|under control|gone now|"
     r"cleared|cured|resolved|settled|in remission|fine now|vaccinated against)(?!\w)"
+)
+_ME_TOO = re.compile(
+    r"(?<!\w)(?:me too|so did i|so have i|i also|i did too|i have too|me as well)(?!\w)"
 )
 _ONLY = re.compile(r"(?<!\w)(?:only|just)(?!\w)")
 # "Only X", "just X", "X, that's all" when X is not what the question asks about: a no. Not
@@ -114,7 +118,8 @@ _UNIT = r"(day|week|month|year)s?"
 _AMOUNT = r"(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 # The windows a question asks about: "in the last 12 months", "in the past year".
 _ASKED_WINDOW = re.compile(rf"(?:last|past) (?:{_AMOUNT} )?{_UNIT}", re.IGNORECASE)
-_ASKED_EVER = re.compile(r"(?<!\w)ever(?!\w)", re.IGNORECASE)
+# "Have you ever...", and "Have you..." / "Has a doctor..." with no window: at any time.
+_ASKED_EVER = re.compile(r"(?<!\w)ever(?!\w)|^\s*(?:have|has) ", re.IGNORECASE)
 _ASKED_PLANS = re.compile(r"(?<!\w)(?:plan|planning|planned|soon)(?!\w)", re.IGNORECASE)
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
            "september", "october", "november", "december")  # fmt: skip
@@ -125,6 +130,14 @@ _YEAR = re.compile(r"(?<!\w)(?:19|20)\d\d(?!\w)")
 _MONTH = re.compile(rf"(?<!\w)in ({'|'.join(_MONTHS)})(?! \d)(?!\w)")
 _NOW = re.compile(r"(?<!\w)(?:still|right now|at the moment|currently|since|yesterday|today)(?!\w)")
 _FUTURE = re.compile(r"(?<!\w)(?:next (?:week|month|year)|tomorrow|soon)(?!\w)")
+_LONG_AGO = re.compile(
+    r"(?<!\w)(?:(?:many|some|several|a few|few) )?(?:years|ages|(?:a )?long time) ago(?!\w)"
+)
+_CHILDHOOD = re.compile(
+    r"(?<!\w)(?:as a (?:child|kid|baby|toddler|teen|teenager)|when i was (?:a )?(?:child|kid|"
+    r"little|baby|teen|teenager|young)|in (?:my )?childhood)(?!\w)"
+)
+_AGE_NOW = re.compile(r"(?<!\w)(?:i'?m|i am|im) (\d{2})(?: now)?(?!\w)")
 _DURATION = re.compile(rf"(?<!\w)for {_AMOUNT} {_UNIT}(?!\w)")
 _Range = tuple[float, float]
 
@@ -158,12 +171,16 @@ def _times(text: str, today: date) -> tuple[list[_Range], bool] | None:
         year = today.year if month <= today.month else today.year - 1
         start = date(year, month, 1)
         ranges.append((max((today - start).days - 31, 0), (today - start).days))
+    if _LONG_AGO.search(_AGO.sub(" ", rest)):
+        ranges.append((365.0, math.inf))
+    if _CHILDHOOD.search(rest):
+        age = _AGE_NOW.search(rest)  # "as a child, i'm 35 now": 17 years or more ago
+        ranges.append(((int(age.group(1)) - 18) * 365.25 if age else 0.0, math.inf))
     if _NOW.search(rest):  # "still on antibiotics": whatever else it says, it is now
         return [(0.0, 0.0)], False
     future = _FUTURE.search(rest) is not None
-    rest = _NOW.sub(
-        " ", _FUTURE.sub(" ", _MONTH.sub(" ", _YEAR.sub(" ", _LAST.sub(" ", _AGO.sub(" ", rest)))))
-    )
+    for read in (_AGO, _LAST, _YEAR, _MONTH, _FUTURE, _NOW, _LONG_AGO, _CHILDHOOD, _AGE_NOW):
+        rest = read.sub(" ", rest)
     if _WHEN.search(rest):
         return None
     return ranges, future
@@ -199,6 +216,16 @@ def describes(
     leading "?" ("?bipolar") names something the site must judge: alone it is "unsure". "Only X"
     naming none of the phrases ("migraines only", "just a cold") is a "no"."""
     t = normalise(text)
+    if (
+        not any(_named(t, p.removeprefix("?")) is not None for p in phrases)
+        and any(
+            _at(p.removeprefix("?"), t) is not None
+            and _of_someone_else(t, _at(p.removeprefix("?"), t) or 0)
+            for p in phrases
+        )
+        and not _ME_TOO.search(t)
+    ):
+        return "no"  # "my dad had a stroke": someone else's, and nothing of the patient's
     named_at = [
         at for at in (_named(t, p) for p in phrases if not p.startswith("?")) if at is not None
     ]
