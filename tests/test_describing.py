@@ -189,3 +189,23 @@ def test_childhood_is_read_with_the_age_the_patient_gives() -> None:
 def test_a_month_ago_is_when_not_how_often() -> None:
     asked = "an infection now, or in the last 2 weeks?"
     assert describes("a uti a month ago", ["uti"], asked, TODAY) == "no"
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "expected"),
+    [
+        ("breastfeeding", "she's bottle fed", "no"),
+        ("could_be_pregnant", "hysterectomy in 2015", "no"),
+        ("substance_use", "only socially, a glass of wine", "no"),
+        ("breastfeeding", "formula fed but i still breastfeed at night", None),
+    ],
+)
+def test_words_that_answer_no_are_a_no_unless_the_reply_also_says_yes(
+    question: str, text: str, expected: str | None
+) -> None:
+    got = _read(question, text)
+    assert got is not None
+    if expected is None:
+        assert got[1] is True
+    else:
+        assert got[0] == expected and got[1] is False

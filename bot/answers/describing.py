@@ -125,7 +125,7 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
            "september", "october", "november", "december")  # fmt: skip
 # When, as patients say it: each a range of days before today.
 _AGO = re.compile(rf"(?<!\w){_AMOUNT} {_UNIT} ago(?!\w)")
-_LAST = re.compile(r"(?<!\w)(?:last|this) (week|month|year)(?!\w)")
+_LAST = re.compile(r"(?<!\w)(last|this) (week|month|year)(?!\w)")
 _YEAR = re.compile(r"(?<!\w)(?:19|20)\d\d(?!\w)")
 _MONTH = re.compile(rf"(?<!\w)in ({'|'.join(_MONTHS)})(?! \d)(?!\w)")
 _NOW = re.compile(r"(?<!\w)(?:still|right now|at the moment|currently|since|yesterday|today)(?!\w)")
@@ -161,8 +161,8 @@ def _times(text: str, today: date) -> tuple[list[_Range], bool] | None:
     for n, u in _AGO.findall(rest):
         days = float(_NUMBERS.get(n, 0) or int(n)) * _DAYS[u]
         ranges.append((days - _DAYS[u] / 2, days + _DAYS[u] / 2))
-    for u in _LAST.findall(rest):
-        ranges.append((0.0, 2 * _DAYS[u]))
+    for which, u in _LAST.findall(rest):
+        ranges.append((0.0, (2 if which == "last" else 1) * _DAYS[u]))
     for y in _YEAR.findall(rest):
         start, end = date(int(y), 1, 1), date(int(y), 12, 31)
         ranges.append((max((today - end).days, 0), max((today - start).days, 0)))
@@ -213,9 +213,16 @@ def describes(
     None when it names none of them. When it also says when, ``asked`` (the question, in
     English) gives the window: a time inside it stays "yes", one wholly before it is "no", any
     other is "unsure"; so is a qualified reply ("but it's controlled"). A phrase written with a
-    leading "?" ("?bipolar") names something the site must judge: alone it is "unsure". "Only X"
-    naming none of the phrases ("migraines only", "just a cold") is a "no"."""
+    leading "?" ("?bipolar") names something the site must judge: alone it is "unsure"; one
+    with a leading "!" ("!formula fed") answers no, and next to something asked about is
+    "unsure". "Only X" naming none of the phrases ("migraines only", "just a cold") is a "no"."""
     t = normalise(text)
+    # "!formula fed": words that answer no. With something the question asks about, unsure.
+    denies = any(_named(t, p[1:]) is not None for p in phrases if p.startswith("!"))
+    phrases = [p for p in phrases if not p.startswith("!")]
+    if denies:
+        asked_named = any(_named(t, p.removeprefix("?")) is not None for p in phrases)
+        return "unsure" if asked_named else "no"
     if (
         not any(_named(t, p.removeprefix("?")) is not None for p in phrases)
         and any(
