@@ -58,14 +58,18 @@ _HEDGED = _phrases(
     rf"but (?:that|it|this|they) (?:was|were) (?:{_AGO_AMOUNT} )*{_AGO_UNIT} ago",
     r"but (?:that|it|this|they) (?:was|were) (?:a )?(?:very )?long (?:time )?ago",
     r"but (?:that|it|this|they) (?:was|were) (?:back )?in (?:19|20)\d\d",
-    # A dose that changed: "yes but my pred went down", "they lowered my prednisone".
+    # "No, but I just finished a Z-pack": something recent the "no" does not cover.
+    r"(?:no|nope|nah),? but i (?:just|only just|recently) (?:finished|stopped|had|took|started|"
+    r"came off)",
+)
+# A dose that changed: "yes but my pred went down", "they lowered my prednisone". Beside a plain
+# "no" it agrees with it ("no, my doctor upped the pred last week"); beside a "yes", or alone, it
+# contradicts or replaces the answer, so the site confirms.
+_CHANGED = _phrases(
     r"(?:went|gone|go|was|were|been|got|has been|have been) (?:down|up|lowered|increased|reduced|"
     r"decreased|changed|cut|raised|upped|dropped|doubled|halved)",
     r"lowered|increased|reduced|decreased|tapering|tapered|weaning off|upped|halved|doubled",
     r"cut (?:down|back|my|the|his|her)",
-    # "No, but I just finished a Z-pack": something recent the "no" does not cover.
-    r"(?:no|nope|nah),? but i (?:just|only just|recently) (?:finished|stopped|had|took|started|"
-    r"came off)",
 )
 # Words that say nothing changed: a "no" inside them is no answer. Whether "nothing changed" means
 # yes or no depends on the question ("have your doses stayed the same?" or "has anything
@@ -158,9 +162,12 @@ def parse_yes_no(text: str) -> YesNo | None:
         if _claim(t, _HEDGED, taken):
             return "unsure"
         _claim(t, _NEUTRAL, taken)
+        changed = _claim(t, _CHANGED, taken) > 0
         no_change = _claim(t, _NO_CHANGE, taken) > 0
         no = _claim(t, _NO, taken) > 0 or no
         yes = _claim(t, _YES, taken) > 0 or yes
+        if changed:
+            return "no" if no and not yes and not no_change else "unsure"
         if no_change:
             return "yes" if yes and not no else "unsure"
     if yes and no:

@@ -50,11 +50,18 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+READ_BACK = "read back"  # the bot says what it understood: "... Is that right?"
+
+
 def question_of(texts: list[str]) -> str | None:
-    """The protocol question the bot's last messages end with, if any."""
+    """The protocol question the bot's last messages end with (after its line of progress), or
+    READ_BACK while the bot waits for "yes, that's right", if any."""
     for text in reversed(texts):
-        if text.split("\nReply ")[0] in QUESTION_BY_TEXT:
-            return QUESTION_BY_TEXT[text.split("\nReply ")[0]]
+        body = text.split("\nReply ")[0]
+        if body.rstrip().endswith("Is that right?"):
+            return READ_BACK
+        if body.split("\n")[-1] in QUESTION_BY_TEXT:
+            return QUESTION_BY_TEXT[body.split("\n")[-1]]
     return None
 
 
@@ -189,7 +196,7 @@ def test_a_whole_screening_on_telegram_ends_in_the_queue(stack):
     while (qid := question_of(patient.texts)) is not None:
         assert len(asked) < 40, f"the screening did not end: {asked} {patient.texts}"
         asked.append(qid)
-        answer = FREE_TEXT[qid]
+        answer = "yes" if qid == READ_BACK else FREE_TEXT[qid]
         if answer in ("yes", "no") and answer.capitalize() in patient.buttons():
             patient.taps(answer.capitalize())
         else:
@@ -293,7 +300,7 @@ def test_a_whole_screening_by_sms_with_numbered_replies_ends_in_the_queue(stack)
     while (qid := question_of(patient.texts)) is not None:
         assert len(asked) < 40, "the screening did not end"
         asked.append(qid)
-        answer = FREE_TEXT[qid]
+        answer = "yes" if qid == READ_BACK else FREE_TEXT[qid]
         if patient.texts[-1].endswith(NUMBERED_YES_NO) and answer in ("yes", "no"):
             answer = {"yes": "1", "no": "2"}[answer]  # the patient replies with the number
         patient.texts_bot(answer)
