@@ -726,6 +726,26 @@ def agrees(expected: Expected, outcome: Outcome | None) -> bool:
     )
 
 
+def at_least_as_careful(expected: Expected, outcome: Outcome | None) -> bool:
+    """The bot left the site everything the coordinator would: no false knockout; for a lead, a
+    lead in the queue with every criterion the coordinator would check among the site's checks;
+    for a patient the coordinator rules out, the same knockout, or a lead with that criterion for
+    the site to confirm. Extra checks cost the site a call; they never lose a patient."""
+    if outcome is None:
+        return False
+    if expected.outcome == "not_eligible":
+        if outcome.status == Status.NOT_ELIGIBLE.value:
+            return outcome.not_met == {expected.criterion}
+        return expected.criterion in outcome.to_confirm
+    return (
+        outcome.status != Status.NOT_ELIGIBLE.value
+        and outcome.lead_outcome is not None
+        and expected.confirm <= outcome.to_confirm
+        and expected.confirm <= (outcome.lead_to_confirm or frozenset())
+        and outcome.lead_is_minor == expected.minor
+    )
+
+
 def false_knockout(expected: Expected, outcome: Outcome | None) -> bool:
     """The patient could take part (or be checked by the site), and the bot turned them away."""
     return (
