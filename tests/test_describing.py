@@ -21,6 +21,16 @@ def _read(question_id: str, text: str) -> tuple[object, bool, str | None] | None
     return got.answer.value, got.answer.unsure, got.answer.exception
 
 
+def _assert_read_as(question: str, text: str, expected: str | None) -> None:
+    """``expected`` is the yes/no read; None means the reply is left for the site (unsure)."""
+    got = _read(question, text)
+    assert got is not None
+    if expected is None:
+        assert got[1] is True
+    else:
+        assert got[0] == expected and got[1] is False
+
+
 @pytest.mark.parametrize(
     ("question", "text"),
     [
@@ -144,12 +154,7 @@ def test_a_time_said_is_read_against_the_questions_window(
 def test_only_something_else_is_a_no_and_a_site_question_is_unsure(
     question: str, text: str, expected: str | None
 ) -> None:
-    got = _read(question, text)
-    assert got is not None
-    if expected is None:
-        assert got[1] is True
-    else:
-        assert got[0] == expected and got[1] is False
+    _assert_read_as(question, text, expected)
 
 
 def test_just_meaning_recently_is_not_only() -> None:
@@ -203,9 +208,4 @@ def test_a_month_ago_is_when_not_how_often() -> None:
 def test_words_that_answer_no_are_a_no_unless_the_reply_also_says_yes(
     question: str, text: str, expected: str | None
 ) -> None:
-    got = _read(question, text)
-    assert got is not None
-    if expected is None:
-        assert got[1] is True
-    else:
-        assert got[0] == expected and got[1] is False
+    _assert_read_as(question, text, expected)
