@@ -22,11 +22,10 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from waitress.server import create_server
 
@@ -171,10 +170,19 @@ def shoot(driver: webdriver.Chrome, name: str) -> None:
 
 
 def click_and_load(driver: webdriver.Chrome, element: WebElement) -> None:
-    """Click a link or a submit button and wait for the next page."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    """Click a link or a submit button and wait until the next page has loaded.
+
+    The old page is marked with a window property that the next page does not have.
+    Waiting on a stale element instead races the navigation: Chrome can answer with
+    "Node with given id does not belong to the document", which is not the
+    StaleElementReferenceException that `staleness_of` expects.
+    """
+    driver.execute_script("window.__pageBeforeClick = true;")
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.__pageBeforeClick === undefined"
+            " && document.readyState === 'complete';"))
 
 
 def sign_in(driver: webdriver.Chrome, base: str, email: str, path: str = "/queue") -> None:
