@@ -113,12 +113,21 @@ def _buttons(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in buttons if isinstance(b, dict)]
 
 
+def stored_sender_id(conversation_id: str) -> str:
+    """The ``sender_id`` the tracker store keeps for a conversation.
+
+    Every query of the ``events`` table by conversation goes through here, so that the form the
+    tracker store writes it in (plain today) is decided in one place.
+    """
+    return conversation_id
+
+
 def read(conversation_id: str, url: str | None = None) -> Transcript:
     """Everything the patient and the bot said in one conversation, oldest first."""
     url = url or tracker_store_url()
     query = (
         select(events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data)
-        .where(events.c.sender_id == conversation_id, events.c.type_name.in_(("user", "bot")))
+        .where(events.c.sender_id == stored_sender_id(conversation_id), events.c.type_name.in_(("user", "bot")))
         .order_by(events.c.timestamp, events.c.id)
     )
     try:
