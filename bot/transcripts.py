@@ -127,7 +127,10 @@ def read(conversation_id: str, url: str | None = None) -> Transcript:
     url = url or tracker_store_url()
     query = (
         select(events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data)
-        .where(events.c.sender_id == stored_sender_id(conversation_id), events.c.type_name.in_(("user", "bot")))
+        .where(
+            events.c.sender_id == stored_sender_id(conversation_id),
+            events.c.type_name.in_(("user", "bot")),
+        )
         .order_by(events.c.timestamp, events.c.id)
     )
     try:
