@@ -1,0 +1,90 @@
+"""Files only the service's user can read: the databases, key files, outbox and logs.
+
+One place decides the modes (0600 files, 0700 directories), so every module that creates a file
+that holds patients' data or a secret calls :func:`private_dir` / :func:`private_file` (or opens
+it with :func:`open_private`), and the processes started by ``python -m bot run`` inherit the
+:func:`restrict_umask` mask, which covers what Rasa and SQLite create themselves (the tracker
+database and its ``-wal``/``-shm`` files, log files).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+UMASK = 0o077
+
+# SQLite's companions of a database file: they hold the same pages.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def restrict_umask() -> int:
+    """Make files this process (and its children) create private; returns the previous mask."""
+    return os.umask(UMASK)
+
+
+def private_dir(path: Path | str) -> Path:
+    """Create ``path`` (and parents) if needed and make it 0700."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
+        os.chmod(path, DIR_MODE)
+    return path
+
+
+def private_file(path: Path | str) -> Path:
+    """Make an existing file 0600 (a missing one is left missing)."""
+    path = Path(path)
+    try:
+        if stat.S_IMODE(path.stat().st_mode) != FILE_MODE:
+            os.chmod(path, FILE_MODE)
+    except FileNotFoundError:
+        pass
+    return path
+
+
+def open_private(path: Path | str, mode: str = "w", encoding: str | None = "utf-8"):  # noqa: ANN201
+    """``open()`` for a new or existing file that is created 0600 whatever the umask."""
+    path = Path(path)
+    private_dir(path.parent)
+    flags = os.O_CREAT | (os.O_WRONLY if "r" not in mode and "+" not in mode else os.O_RDWR)
+    if "a" in mode:
+        flags |= os.O_APPEND
+    elif "w" in mode:
+        flags |= os.O_TRUNC
+    if "x" in mode:
+        flags |= os.O_EXCL
+    fd = os.open(path, flags, FILE_MODE)
+    private_file(path)
+    if "b" in mode:
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding=encoding)
+
+
+def private_sqlite(database: Path | str) -> None:
+    """A SQLite database file, its directory and its -wal/-shm companions: owner only."""
+    database = Path(database)
+    private_dir(database.parent)
+    for suffix in ("", *SQLITE_SIDE_FILES):
+        private_file(Path(f"{database}{suffix}"))
+
+
+def private_tree(root: Path | str, skip: Iterable[str] = ()) -> None:
+    """Every directory under ``root`` 0700 and every file 0600 (for ``var/`` at start-up)."""
+    root = Path(root)
+    if not root.exists():
+        return
+    private_dir(root)
+    skipped = set(skip)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skipped]
+        for name in dirnames:
+            private_dir(Path(dirpath) / name)
+        for name in filenames:
+            full = Path(dirpath) / name
+            if not full.is_symlink():
+                private_file(full)
