@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -28,7 +28,8 @@ from actions.common import (
     yes_no_reply,
 )
 from actions.form_validation import PrescreenFormValidationAction
-from bot import contact, leads, mailer
+from actions.session import set_in_this_session
+from bot import consent, contact, leads, mailer
 from bot.answers import parse_button_payload, parse_yes_no
 from bot.messages import msg
 from bot.questions import Option
@@ -205,6 +206,10 @@ class ActionSubmitLead(Action):
         if tracker.get_slot("contact_consent") != "yes":
             say_key(dispatcher, tracker, "contact_consent_refused")
             return clear
+        if not set_in_this_session(tracker, "contact_consent", "yes"):
+            # Details and consent from an earlier session are never sent without asking again.
+            say_key(dispatcher, tracker, "contact_details_again")
+            return [*clear, FollowupAction("contact_form")]
         protocol = await protocol_for(tracker)
         details = leads.ContactDetails(
             first_name=tracker.get_slot("first_name"),
@@ -213,15 +218,16 @@ class ActionSubmitLead(Action):
             phone=tracker.get_slot("phone"),
             other_language=tracker.get_slot("other_language") or None,
         )
-        wording = msg(
-            "contact_consent_wording",
+        words = consent.wording(
+            "contact",
             lang,
             trial_code=protocol.code,
             trial_id=protocol.id,
             site_name=protocol.site_name(),
         )
         try:
-            await in_thread(leads.create_lead, tracker.sender_id, details, wording, lang)
+            await in_thread(leads.create_lead, tracker.sender_id, details, words.text, lang,
+                            words.version)
         except leads.NotEligibleForLead:
             say_key(dispatcher, tracker, "lead_not_possible")
             return clear
@@ -303,16 +309,23 @@ class ActionSaveOptin(Action):
         if tracker.get_slot("optin_consent") != "yes":
             say_key(dispatcher, tracker, "optin_declined")
             return clear
+        if not set_in_this_session(tracker, "optin_consent", "yes"):
+            return [*clear, FollowupAction("optin_form")]
         protocol = await protocol_for(tracker)
         await in_thread(
             leads.save_optin,
             tracker.sender_id,
             protocol.id,
             tracker.get_slot("optin_email"),
-            msg("optin_consent_wording", language(tracker)),
+            *_optin_words(language(tracker)),
         )
         say_key(dispatcher, tracker, "optin_saved")
         return clear
+
+
+def _optin_words(lang: str) -> tuple[str, str]:
+    words = consent.wording("optin", lang)
+    return words.text, words.version
 
 
 class ActionOptinDeclined(Action):

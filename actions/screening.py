@@ -33,6 +33,7 @@ from actions.interruptions import (
 from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
 from bot.consent import consent_reply
+from bot.consent import wording as consent_wording
 from bot.contact import is_stop_request
 from bot.corrections import find_correction, is_correction_worded
 from bot.engine import Answer, Status
@@ -78,8 +79,8 @@ class ActionIntroduceStudy(Action):
 async def record_consent(tracker: Tracker) -> screenings.Snapshot:
     """The patient's explicit yes to health questions, with its time and wording."""
     protocol = await protocol_for(tracker)
-    wording = msg("consent_wording", language(tracker), **_trial_values(protocol))
-    return await in_thread(screenings.consent, tracker.sender_id, wording)
+    words = consent_wording("screening", language(tracker), **_trial_values(protocol))
+    return await in_thread(screenings.consent, tracker.sender_id, words.text, words.version)
 
 
 class ActionStartScreening(Action):

@@ -99,6 +99,8 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-trials", help="load and check every protocol file")
 
     def run(_args: argparse.Namespace) -> int:
+        from bot.consent import unregistered
+        from bot.messages import languages
         from bot.protocol import ProtocolError, all_protocols
 
         try:
@@ -109,7 +111,10 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
         for p in protocols:
             print(f"{p.id} ({p.code}): {len(p.questions)} questions, {len(p.criteria)} criteria, "
                   f"{p.status}")
-        return 0
+        problems = unregistered(languages())
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
 
     p.set_defaults(handler=run)
 

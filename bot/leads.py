@@ -40,7 +40,11 @@ class NotEligibleForLead(Exception):
 
 
 def create_lead(
-    conversation_id: str, details: ContactDetails, consent_text: str, language: str = "en"
+    conversation_id: str,
+    details: ContactDetails,
+    consent_text: str,
+    language: str = "en",
+    consent_version: str | None = None,
 ) -> str:
     """Put the patient in the queue and the email copy in the outbox, in one transaction.
 
@@ -72,6 +76,7 @@ def create_lead(
         lead.other_language = details.other_language or None
         lead.is_minor = screening.is_minor
         lead.consent_text = consent_text
+        lead.consent_version = consent_version
         lead.consented_at = utcnow()
         lead.outcome = screening.status
         lead.to_confirm = to_confirm
@@ -104,7 +109,11 @@ def _confirmation_email(
 
 
 def save_optin(
-    conversation_id: str, trial_id: str, email: str, consent_text: str
+    conversation_id: str,
+    trial_id: str,
+    email: str,
+    consent_text: str,
+    consent_version: str | None = None,
 ) -> int:
     with session_scope() as session:
         screening = session.execute(
@@ -118,6 +127,7 @@ def save_optin(
             trial_id=trial_id,
             email=email,
             consent_text=consent_text,
+            consent_version=consent_version,
             consented_at=utcnow(),
         )
         session.add(optin)
@@ -183,6 +193,7 @@ def lead_as_dict(lead: Lead) -> dict[str, Any]:
         "conversation_id": lead.screening.conversation_id,
         "consented_at": _iso(lead.consented_at),
         "consent_text": lead.consent_text,
+        "consent_version": lead.consent_version,
         "to_confirm": [
             {"criterion": cid, "label": criteria[cid].label, "plain": criteria[cid].plain.get()}
             if cid in criteria

@@ -26,6 +26,13 @@ def catalogue(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def languages() -> list[str]:
+    """The languages the bot speaks: one locale file each."""
+    return sorted(
+        path.stem for path in LOCALES_DIR.glob("*.yml") if path.stem != "consent_versions"
+    )
+
+
 def placeholders(key: str, language: str = DEFAULT_LANGUAGE) -> set[str]:
     return {f for _, f, _, _ in Formatter().parse(catalogue(language)[key]) if f}
 

@@ -87,6 +87,8 @@ class Screening(Base):
     )
     consented_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
     consent_text: Mapped[str | None] = Column(Text)
+    # The version of the consent words the patient agreed to (bot/locales/consent_versions.yml).
+    consent_version: Mapped[str | None] = Column(String(64))
     finished_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
     # The question the patient stopped at or was ruled out by: the funnel's drop-off point.
     last_question_id: Mapped[str | None] = Column(String(64))
@@ -159,6 +161,7 @@ class Lead(Base):
     other_language: Mapped[str | None] = Column(Sensitive)
     is_minor: Mapped[bool] = Column(Boolean, nullable=False, default=False)
     consent_text: Mapped[str] = Column(Text, nullable=False)
+    consent_version: Mapped[str | None] = Column(String(64))
     consented_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False)
     outcome: Mapped[str] = Column(String(32), nullable=False)
     to_confirm: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
@@ -206,6 +209,7 @@ class OptIn(Base):
     trial_id: Mapped[str] = Column(String(64), nullable=False)
     email: Mapped[str] = Column(Sensitive, nullable=False)
     consent_text: Mapped[str] = Column(Text, nullable=False)
+    consent_version: Mapped[str | None] = Column(String(64))
     consented_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False)
     created_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 

@@ -178,14 +178,18 @@ def start(conversation_id: str, trial_id: str, channel: str, language: str = "en
         return _snapshot(session, screening, protocol)
 
 
-def consent(conversation_id: str, wording: str) -> Snapshot:
-    """Record the patient's agreement to health questions, with its time and wording."""
+def consent(conversation_id: str, wording: str, version: str | None = None) -> Snapshot:
+    """Record the patient's agreement to health questions: its time, words and their version.
+
+    The first agreement is the screening's consent; a "yes, carry on" later does not replace it.
+    """
     with session_scope() as session:
         screening = _require(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
         if screening.consented_at is None:
             screening.consented_at = utcnow()
             screening.consent_text = wording
+            screening.consent_version = version
         if screening.status in (ScreeningStatus.STARTED, ScreeningStatus.STOPPED):
             screening.status = ScreeningStatus.IN_PROGRESS
         snapshot = _snapshot(session, screening, protocol)

@@ -328,7 +328,7 @@ async def test_a_consenting_patient_lands_in_the_queue_with_an_email_copy(databa
     slots = {"first_name": "Maria", "last_name": "Garcia", "email": "maria@example.com",
              "phone": "+8613800138000", "other_language": "Spanish",
              "details_confirmed": "yes", "contact_consent": "yes"}
-    _, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", slots=slots))
+    _, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", set_slots=slots))
     assert messages[0]["text"] == (
         "We have submitted the contact information you provided to the research team at 920th "
         "Hospital of Joint Logistics Support Force of People's Liberation Army of China. A copy of "
@@ -351,7 +351,7 @@ async def test_the_site_name_can_come_from_the_environment(database_url, monkeyp
     slots = {"first_name": "Li", "last_name": "Wei", "email": "li@example.com",
              "phone": "+8613800138000", "other_language": "", "details_confirmed": "yes",
              "contact_consent": "yes"}
-    _, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", slots=slots))
+    _, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", set_slots=slots))
     assert "research team at Lupus Clinic Kunming." in messages[0]["text"]
 
 
@@ -373,7 +373,7 @@ async def test_an_opt_in_is_stored_with_the_email_and_consent(database_url):
         slots={"requested_slot": "optin_email"}, set_slots={"optin_email": "me@example.org"}))
     assert slot_events(events)["optin_email"] == "me@example.org"
     _, messages = await run(ActionSaveOptin(), tracker_dict(
-        SENDER, "yes", slots={"optin_email": "me@example.org", "optin_consent": "yes"}))
+        SENDER, "yes", set_slots={"optin_email": "me@example.org", "optin_consent": "yes"}))
     assert "signed up" in texts(messages)
     with session_scope() as session:
         optin = session.execute(select(OptIn)).scalar_one()

@@ -310,7 +310,7 @@ LEAD = {"first_name": "Maria", "last_name": "Garcia", "email": "maria@example.co
 
 async def test_after_the_confirmation_the_bot_offers_news_of_other_trials(database_url):
     await may_qualify()
-    events, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", slots=LEAD))
+    events, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", set_slots=LEAD))
     assert messages[0]["text"].startswith("We have submitted the contact information")
     assert messages[-1]["text"] == "Would you like to be notified about other trials?"
     assert buttons(messages[-1]) == YES_NO
@@ -327,7 +327,7 @@ async def test_no_consent_means_no_offer_of_news(database_url):
 
 async def test_yes_to_news_reuses_the_leads_email_and_asks_only_the_consent(database_url):
     await may_qualify()
-    await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", slots=LEAD))
+    await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", set_slots=LEAD))
     slots = {**LEAD, "lead_submitted": True}
     events, messages = await run(ActionUseLeadEmail(), tracker_dict(SENDER, "yes", "affirm",
                                                                      slots=slots))
@@ -340,8 +340,8 @@ async def test_yes_to_news_reuses_the_leads_email_and_asks_only_the_consent(data
         SENDER, "yes", "affirm", active_loop="optin_form", slots=slots,
         set_slots={"optin_email": "maria@example.com"}))
     assert slot_events(events)["optin_email"] == "maria@example.com" and messages == []
-    _, messages = await run(ActionSaveOptin(), tracker_dict(SENDER, "yes", slots={
-        **slots, "optin_email": "maria@example.com", "optin_consent": "yes"}))
+    _, messages = await run(ActionSaveOptin(), tracker_dict(SENDER, "yes", slots=slots, set_slots={
+        "optin_email": "maria@example.com", "optin_consent": "yes"}))
     assert "signed up" in texts(messages)
     with session_scope() as session:
         assert session.execute(select(OptIn)).scalar_one().email == "maria@example.com"
