@@ -226,4 +226,9 @@ class OutboxMessage(Base):
     body: Mapped[str] = Column(Sensitive, nullable=False)
     sent_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
     attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
-    last_error: Mapped[str | None] = Column(Text)
+    last_error: Mapped[str | None] = Column(Text)  # the error's type only, never its text
+    # The worker holding the row, until when, and when a failed message is due again
+    # (bot.mailer: claimed by exactly one sender, on SQLite and PostgreSQL alike).
+    claimed_by: Mapped[str | None] = Column(String(64))
+    claimed_until: Mapped[datetime | None] = Column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
