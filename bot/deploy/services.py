@@ -20,6 +20,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bot.deploy.action_server import SECRET_ENV, endpoint_host, load_action_server_settings
+from bot.logs import LOGGING_CONFIG
 from bot.settings import PROJECT_ROOT, load_settings
 
 VENV_BIN = Path(sys.executable).parent
@@ -50,7 +52,13 @@ def rasa_environment(
     env.setdefault("LOG_LEVEL_LIBRARIES", "ERROR")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
-    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{action_port}/webhook"
+    action_server = load_action_server_settings(env)
+    env[SECRET_ENV] = action_server.secret
+    env["ACTION_SERVER_HOST"] = action_server.host
+    env["ACTION_ENDPOINT_URL"] = (
+        f"http://{endpoint_host(action_server.host)}:{action_port}/webhook"
+    )
+    env.setdefault("FORCE_JSON_LOGGING", "1")  # structlog events as JSON, which bot.logs reads
     env.update(tracker_store_env(env.get("TRACKER_STORE_URL")))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
@@ -144,7 +152,8 @@ class Services:
         rasa = str(VENV_BIN / "rasa")
         actions = self._spawn(
             "actions",
-            [rasa, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+            [sys.executable, "-m", "actions.server", "--actions", "actions",
+             "--port", str(self.action_port), "--logging-config-file", str(LOGGING_CONFIG)],
         )
         server = self._spawn(
             "rasa",
@@ -155,6 +164,7 @@ class Services:
                 "--credentials", str(self.credentials),
                 "--port", str(self.rasa_port),
                 "--interface", "127.0.0.1",
+                "--logging-config-file", str(LOGGING_CONFIG),
                 "--cors", "*",
             ],
         )
