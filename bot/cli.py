@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Feature modules with commands of their own register them on import.
     import bot.console.cli  # noqa: F401
     import bot.deploy.cli  # noqa: F401
+    import bot.erasure_cli  # noqa: F401
     import bot.site.cli  # noqa: F401
 
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,

@@ -34,6 +34,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted rows are overwritten with zeros, not left in free pages (erasure: bot/erasure.py).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
