@@ -29,7 +29,7 @@ from actions.common import (
 )
 from actions.form_validation import PrescreenFormValidationAction
 from actions.session import set_in_this_session
-from bot import consent, contact, leads, mailer
+from bot import consent, contact, leads
 from bot.answers import parse_button_payload, parse_yes_no
 from bot.messages import msg
 from bot.questions import Option
@@ -193,7 +193,8 @@ class ActionAskContactConsent(Action):
 
 
 class ActionSubmitLead(Action):
-    """Queues a consenting patient, emails the copy, confirms in the listing's words."""
+    """Queues a consenting patient with an email copy in the outbox, confirms in the listing's
+    words. Nothing is sent in the patient's turn: the outbox worker delivers the copy."""
 
     def name(self) -> str:
         return "action_submit_lead"
@@ -226,15 +227,17 @@ class ActionSubmitLead(Action):
             site_name=protocol.site_name(),
         )
         try:
-            await in_thread(leads.create_lead, tracker.sender_id, details, words.text, lang,
-                            words.version)
+            stored = await in_thread(leads.submit_lead, tracker.sender_id, details, words.text,
+                                     lang, words.version)
         except leads.NotEligibleForLead:
             say_key(dispatcher, tracker, "lead_not_possible")
             return clear
-        # The lead is committed; delivery may fail and is retried from the outbox.
-        sent, failed = await in_thread(mailer.send_pending)
-        if failed:
-            log.warning("confirmation email left in the outbox for a retry")
+        if stored is leads.Stored.SPOOL:
+            # Kept on disk, encrypted; the outbox worker stores it when the database is back.
+            # The opt-in needs the database too, so it is not offered now.
+            say_key(dispatcher, tracker, "lead_spooled", site_name=protocol.site_name())
+            return clear
+        # The lead and its email copy are committed; the outbox worker sends the copy.
         say_key(dispatcher, tracker, "lead_confirmation", site_name=protocol.site_name())
         say_key(dispatcher, tracker, "lead_next_steps")
         # What the listing offers next.

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
+from bot import spool
 from bot.db import session_scope
 from bot.messages import msg
 from bot.models import (
@@ -24,6 +28,10 @@ from bot.models import (
     utcnow,
 )
 from bot.protocol import get_protocol
+
+log = logging.getLogger(__name__)
+
+LEAD_SPOOL = "leads"
 
 
 @dataclass(frozen=True)
@@ -45,11 +53,33 @@ def create_lead(
     consent_text: str,
     language: str = "en",
     consent_version: str | None = None,
+    consented_at: datetime | None = None,
 ) -> str:
     """Put the patient in the queue and the email copy in the outbox, in one transaction.
 
-    Idempotent per screening: submitting twice updates the same lead.
+    Idempotent per screening: submitting again updates the same lead, and the email copy is
+    queued only for a new lead or changed contact details, so the same lead submitted twice,
+    one after the other or at the same moment, is stored once and emailed once. (At the same
+    moment, one insert wins the lead's unique screening; the other is rolled back, outbox row
+    and all, and tried again as an update.) ``consented_at`` is when the patient agreed, for a
+    lead stored late from the spool.
     """
+    try:
+        return _store_lead(conversation_id, details, consent_text, language, consent_version,
+                           consented_at)
+    except IntegrityError:
+        return _store_lead(conversation_id, details, consent_text, language, consent_version,
+                           consented_at)
+
+
+def _store_lead(
+    conversation_id: str,
+    details: ContactDetails,
+    consent_text: str,
+    language: str,
+    consent_version: str | None,
+    consented_at: datetime | None,
+) -> str:
     with session_scope() as session:
         screening = session.execute(
             select(Screening)
@@ -68,7 +98,10 @@ def create_lead(
             v.criterion_id for v in screening.verdicts if v.verdict == "needs_confirmation"
             and v.patient_specific
         )
-        lead = screening.lead or Lead(screening_id=screening.id, trial_id=screening.trial_id)
+        lead = screening.lead
+        unchanged = lead is not None and _details_of(lead) == _normalised(details)
+        if lead is None:
+            lead = Lead(screening_id=screening.id, trial_id=screening.trial_id)
         lead.first_name = details.first_name
         lead.last_name = details.last_name
         lead.email = details.email
@@ -77,13 +110,76 @@ def create_lead(
         lead.is_minor = screening.is_minor
         lead.consent_text = consent_text
         lead.consent_version = consent_version
-        lead.consented_at = utcnow()
+        lead.consented_at = consented_at or utcnow()
         lead.outcome = screening.status
         lead.to_confirm = to_confirm
         session.add(lead)
         session.flush()
-        session.add(_confirmation_email(screening, details, language))
+        if not unchanged:
+            session.add(_confirmation_email(screening, details, language))
         return lead.id
+
+
+def _normalised(details: ContactDetails) -> ContactDetails:
+    return replace(details, other_language=details.other_language or None)
+
+
+def _details_of(lead: Lead) -> ContactDetails:
+    return ContactDetails(lead.first_name, lead.last_name, lead.email, lead.phone,
+                          lead.other_language or None)
+
+
+class Stored(str, Enum):
+    """Where a submitted lead went."""
+
+    QUEUE = "queue"  # in the database: the study team sees it now
+    SPOOL = "spool"  # the database was unreachable: kept encrypted on disk, stored when it is back
+
+
+def submit_lead(
+    conversation_id: str,
+    details: ContactDetails,
+    consent_text: str,
+    language: str = "en",
+    consent_version: str | None = None,
+) -> Stored:
+    """The patient's turn: store the lead and its email copy, or spool them if the database is
+    unreachable. Raises :class:`NotEligibleForLead` only when the database says so."""
+    consented_at = utcnow()
+    try:
+        create_lead(conversation_id, details, consent_text, language, consent_version,
+                    consented_at)
+    except (OperationalError, InterfaceError):
+        spool.write(LEAD_SPOOL, {
+            "conversation_id": conversation_id,
+            "details": asdict(details),
+            "consent_text": consent_text,
+            "language": language,
+            "consent_version": consent_version,
+            "consented_at": consented_at.isoformat(),
+        })
+        log.warning("database unreachable: lead spooled, to be stored when it is back")
+        return Stored.SPOOL
+    return Stored.QUEUE
+
+
+def _store_spooled(item: dict[str, Any]) -> None:
+    try:
+        create_lead(
+            item["conversation_id"],
+            ContactDetails(**item["details"]),
+            item["consent_text"],
+            item["language"],
+            item.get("consent_version"),
+            datetime.fromisoformat(item["consented_at"]),
+        )
+    except (OperationalError, InterfaceError) as exc:
+        raise spool.Retry() from exc
+
+
+def replay_spooled_leads() -> tuple[int, int]:
+    """Store the leads spooled while the database was down: (stored, still waiting)."""
+    return spool.replay(LEAD_SPOOL, _store_spooled)
 
 
 def _confirmation_email(

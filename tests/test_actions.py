@@ -33,7 +33,7 @@ from actions.screening import (
     ActionStopScreening,
     ValidateScreeningForm,
 )
-from bot import screenings
+from bot import mailer, screenings
 from bot.db import session_scope
 from bot.models import AnswerRow, Lead, OptIn, OutboxMessage, Screening
 from tests.trackers import run, slot_events, texts, tracker_dict
@@ -340,7 +340,10 @@ async def test_a_consenting_patient_lands_in_the_queue_with_an_email_copy(databa
             "maria@example.com", "new", "Spanish")
         assert "contact them about the study" in lead.consent_text
         outbox = session.execute(select(OutboxMessage)).scalar_one()
-        assert outbox.sent_at is not None and outbox.to_addr == "maria@example.com"
+        # Queued in the patient's turn, sent by the outbox worker after it.
+        assert outbox.sent_at is None and outbox.to_addr == "maria@example.com"
+    assert not list((tmp_path / "outbox").glob("*.eml"))
+    assert mailer.send_pending() == (1, 0)
     emails = list((tmp_path / "outbox").glob("*.eml"))
     assert len(emails) == 1 and "Maria" in emails[0].read_text()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import time
+import threading
 
 from bot.cli import command
 
@@ -53,11 +53,10 @@ def _run(sub: argparse._SubParsersAction) -> None:
         print(f"channels: {', '.join(channels)}")
         print("starting the action server, Rasa, the study page and the staff console "
               "(loading the model takes a little while)...")
-        stopping = False
+        stop_event = threading.Event()
 
         def stop(_signum: int, _frame: object) -> None:
-            nonlocal stopping
-            stopping = True
+            stop_event.set()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
@@ -66,16 +65,13 @@ def _run(sub: argparse._SubParsersAction) -> None:
         print(f"Staff console: {console.url}  (add staff: python -m bot staff add --help)")
         print(f"Rasa:          http://localhost:{rasa_port}  (REST: /webhooks/rest/webhook)")
         print(f"Action server: http://localhost:{action_port}")
-        print("Logs in var/log/. Press Ctrl-C to stop.")
+        print("Outbox worker: sends the email copies (SMTP_HOST, or var/outbox/)")
+        print("Logs in var/log/. A process that stops is restarted. Press Ctrl-C to stop.",
+              flush=True)
         try:
-            while not stopping:
-                for name, proc in services.processes.items():
-                    if proc.poll() is not None:
-                        print(f"{name} exited with {proc.returncode}; see var/log/{name}.log")
-                        stopping = True
-                time.sleep(0.5)
+            services.supervise(stop_event, report=lambda line: print(line, flush=True))
         finally:
-            print("stopping...")
+            print("stopping...", flush=True)
             services.stop()
         return 0
 
@@ -111,5 +107,37 @@ def _shell(sub: argparse._SubParsersAction) -> None:
         finally:
             actions.terminate()
             actions.wait()
+
+    p.set_defaults(handler=run)
+
+
+@command
+def _outbox_worker(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "outbox-worker",
+        help="send the outbox's emails and store spooled leads, until stopped (bot run starts it)",
+    )
+    p.add_argument("--poll", type=float, help="seconds between idle rounds (OUTBOX_POLL_SECONDS)")
+
+    def run(args: argparse.Namespace) -> int:
+        import logging
+        import threading
+
+        from bot import outbox_worker
+        from bot.db import init_db
+        from bot.settings import load_settings
+
+        load_settings()
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        init_db()
+        stop = threading.Event()
+
+        def on_signal(_signum: int, _frame: object) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        outbox_worker.run(stop, args.poll)
+        return 0
 
     p.set_defaults(handler=run)

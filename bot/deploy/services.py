@@ -3,18 +3,24 @@ web processes beside them (the study page; the staff console is another such pro
 
 Used by ``python -m bot run`` (``make run``) and by the end-to-end tests, so both run the same
 thing. Children are started in their own process group and stopped together on Ctrl-C.
+
+:meth:`Services.supervise` keeps them running: a child that exits, or stops answering its health
+check, is restarted after a delay that doubles with each quick failure (1 s up to 60 s). What it
+logs is the process's name, exit code, uptime and delay: never anything a patient said.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +123,43 @@ def console_process(port: int, host: str = "127.0.0.1") -> WebProcess:
     )
 
 
+def outbox_worker_command() -> list[str]:
+    """The outbox worker: sends the emails and stores spooled leads (``bot.outbox_worker``)."""
+    return [sys.executable, "-m", "bot", "outbox-worker"]
+
+
+def _answers(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status < 500
+    except OSError:
+        return False
+
+
+@dataclass
+class Restarts:
+    """The supervisor's policy: how long to wait before a restart, and when a child is hung."""
+
+    first_delay: float = 1.0
+    max_delay: float = 60.0
+    stable_after: float = 60.0  # a child that ran this long starts again from first_delay
+    check_every: float = 5.0  # seconds between health checks of one child
+    check_timeout: float = 3.0
+    hung_after: int = 6  # health checks missed in a row before a child is killed
+    start_grace: float = 300.0  # how long a (re)started child may take to answer at all
+
+
+@dataclass
+class _Child:
+    started: float
+    ready: bool = False
+    misses: int = 0
+    last_check: float = 0.0
+    delay: float = 0.0
+    restart_at: float | None = None
+    restarts: int = 0
+
+
 @dataclass
 class Services:
     """The running processes; stop() ends them all.
@@ -132,7 +175,12 @@ class Services:
     log_dir: Path
     credentials: Path = PROJECT_ROOT / "credentials.yml"
     web: list[WebProcess] = field(default_factory=list)
+    outbox_worker: bool = True
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # What each child was started with, and the URL that says it is up: for restarts.
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +193,9 @@ class Services:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        log.close()  # the child has its own copy
         self.processes[name] = proc
+        self.commands[name] = list(args)
         return proc
 
     def start(self, timeout: float = 180) -> Services:
@@ -169,6 +219,13 @@ class Services:
             ],
         )
         web = [(w, self._spawn(w.name, w.args)) for w in self.web]
+        if self.outbox_worker:
+            self._spawn("outbox", outbox_worker_command())
+        self.health.update({
+            "actions": f"http://127.0.0.1:{self.action_port}/health",
+            "rasa": f"http://127.0.0.1:{self.rasa_port}/",
+            **{w.name: w.health_url for w in self.web},
+        })
         try:
             wait_for_http(f"http://127.0.0.1:{self.action_port}/health", timeout, actions)
             wait_for_http(f"http://127.0.0.1:{self.rasa_port}/", timeout, server)
@@ -186,6 +243,7 @@ class Services:
             raise ValueError(f"{process.name} is already running")
         proc = self._spawn(process.name, process.args)
         self.web.append(process)
+        self.health[process.name] = process.health_url
         try:
             wait_for_http(process.health_url, timeout, proc)
         except Exception:
@@ -193,21 +251,90 @@ class Services:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(10)
             del self.processes[process.name]
+            del self.health[process.name]
             self.web.remove(process)
             raise
         return process
 
+    def supervise(
+        self,
+        stop: threading.Event,
+        report: Callable[[str], None] = print,
+        policy: Restarts | None = None,
+    ) -> None:
+        """Restart what dies or hangs until ``stop`` is set; then return (call :meth:`stop`).
+
+        ``report`` gets one line per exit, kill and restart (names and numbers only).
+        """
+        policy = policy or Restarts()
+        now = time.monotonic()
+        children = {name: _Child(started=now, ready=True) for name in self.processes}
+        while not stop.is_set():
+            now = time.monotonic()
+            for name, child in children.items():
+                if stop.is_set():
+                    break
+                proc = self.processes[name]
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        self._spawn(name, self.commands[name])
+                        child.restarts += 1
+                        self.restarts[name] = child.restarts
+                        child.started, child.ready, child.misses = now, False, 0
+                        child.restart_at = None
+                        report(f"{name} restarted (restart {child.restarts}, "
+                               f"pid {self.processes[name].pid})")
+                    continue
+                code = proc.poll()
+                if code is None and name in self.health and now - child.last_check >= (
+                    policy.check_every
+                ):
+                    child.last_check = now
+                    if _answers(self.health[name], policy.check_timeout):
+                        if not child.ready:
+                            report(f"{name} is answering again")
+                        child.ready, child.misses = True, 0
+                    elif child.ready:
+                        child.misses += 1
+                    if (child.ready and child.misses >= policy.hung_after) or (
+                        not child.ready and now - child.started > policy.start_grace
+                    ):
+                        report(f"{name} does not answer; killing it")
+                        self._kill(proc)
+                        code = proc.returncode
+                if code is None:
+                    continue
+                uptime = now - child.started
+                child.delay = (
+                    policy.first_delay
+                    if uptime >= policy.stable_after or not child.delay
+                    else min(policy.max_delay, child.delay * 2)
+                )
+                child.restart_at = now + child.delay
+                report(f"{name} exited with {code} after {uptime:.0f} s; restarting in "
+                       f"{child.delay:.0f} s; log: {self.log_dir / (name + '.log')}")
+            stop.wait(0.5)
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
     def stop(self, grace: float = 15) -> None:
         for proc in self.processes.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    os.killpg(proc.pid, signal.SIGCONT)  # a stopped child cannot act on TERM
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + grace
         for proc in self.processes.values():
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                self._kill(proc)
         self.processes.clear()
 
 
