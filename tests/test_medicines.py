@@ -400,6 +400,8 @@ def test_an_empty_reply_names_nothing():
         ("甲泼尼龙4mg，他克莫司1mg一天两次", ("methylprednisolone", 4.0)),
         ("硫唑嘌呤 50mg 每天, 强的松 15mg", ("prednisone", 15.0)),
         ("泼尼松一天两次，每次5mg", ("prednisone", 10.0)),
+        ("每天两片强的松，一片是5毫克", ("prednisone", 10.0)),  # Chinese numerals are read
+        ("甲泼尼龙每天八毫克，吗替麦考酚酯", ("methylprednisolone", 8.0)),
     ],
 )
 def test_the_one_steroid_named_with_its_dose_gives_that_dose_as_written(text, expected):
@@ -419,8 +421,8 @@ def test_the_one_steroid_named_with_its_dose_gives_that_dose_as_written(text, ex
         "prednisone tapering from 20mg",  # a changing dose
         "I stopped prednisone 2 weeks ago",  # not taken
         "prednisone 2 tablets",  # tablets, not mg
-        "每天两片强的松，一片是5毫克",  # Chinese numerals are not read: asked again
-        "强的松 半片",
+        "强的松 半片",  # half a tablet of what strength?
+        "强的松两片",  # tablets, not mg
         "",
     ],
 )

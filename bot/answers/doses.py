@@ -18,6 +18,7 @@ from bot.answers.numbers import (
     parse_number,
 )
 from bot.answers.text import _phrases
+from bot.answers.words import canonical
 
 _MASS_UNITS = {
     **dict.fromkeys(("mg", "mgs", "milligram", "milligrams", "milligramme", "milligrammes"), 1.0),
@@ -210,7 +211,7 @@ def parse_daily_dose_mg(text: str) -> float | None:
     ("2 tablets"), a bound or a changing dose ("up to 10 mg", "tapering"), or anything else
     that cannot be read for sure. Only the first ``MAX_CHARS`` characters are read.
     """
-    t = _NAME_GLUED_TO_DOSE.sub(" ", _numeric_text(text[:MAX_CHARS]))
+    t = _NAME_GLUED_TO_DOSE.sub(" ", _numeric_text(canonical(text[:MAX_CHARS], "dose")))
     t = re.sub(r"\s*/\s*", " / ", t)
     t = _NONE_AT_TIME.sub(" ", t) if _has_dose(t) else t
     if _STOPPED.search(t):

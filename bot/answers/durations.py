@@ -19,6 +19,7 @@ from bot.answers.numbers import (
     _tokens,
 )
 from bot.answers.text import _phrases
+from bot.answers.words import canonical
 
 __all__ = ["DAYS_PER_MONTH", "DAYS_PER_WEEK", "DAYS_PER_YEAR", "parse_duration_days"]
 
@@ -96,7 +97,7 @@ def parse_duration_days(text: str) -> float | None:
     2020", "since March", "last month"), a number without a unit, and anything else unclear.
     Only the first ``MAX_CHARS`` characters are read.
     """
-    t = _numeric_text(text[:MAX_CHARS])
+    t = _numeric_text(canonical(text[:MAX_CHARS], "duration"))
     recent = _STARTED_RECENTLY.fullmatch(t)
     if recent:
         return _STARTED_DAYS_AGO[recent.group("when")]

@@ -19,6 +19,7 @@ import yaml
 
 from bot.answers.doses import parse_daily_dose_mg
 from bot.answers.text import normalise
+from bot.answers.words import canonical
 from bot.answers.yes_no import _UNSURE
 
 MEDICINES_PATH = Path(__file__).resolve().parent.with_name("medicines.yml")
@@ -656,8 +657,6 @@ _HAS_NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
     r"thirty|forty|fifty|sixty|half)\b|[一二两三四五六七八九十半]"
 )
-# parse_daily_dose_mg does not read Chinese numerals: "每天两片", "半片" are asked again.
-_CJK_NUMERAL = re.compile("[一二两三四五六七八九十百半]")
 # Where the words before a name stop belonging to it: "cellcept 1g, 10 mg prednisone".
 _DOSE_BREAK = re.compile(
     r"[;!?()\[\]/、，。；！？\n]|,(?!\d{3})|(?<!\d)\.|\.(?!\d)|"
@@ -666,25 +665,10 @@ _DOSE_BREAK = re.compile(
 _MASS = re.compile(r"\d\s*(?:mg|mgs|milligrams?|g|gm|gms|grams?|mcg|ug|μg|micrograms?)\b")
 _BARE_NUMBER = re.compile(r"\s*[:\-]?\s*(\d+(?:\.\d+)?)(?![\d.])")
 _MOST_BARE_MG = 100.0
-# Chinese dose words, as parse_daily_dose_mg reads them in English: "泼尼松每天10毫克".
-_CJK_DOSE_WORDS = (
-    (re.compile(r"(?:每天|每日|一天|一日)(?:两|二|2)次"), " twice a day "),
-    (re.compile(r"(?:每天|每日|一天|一日)(?:三|3)次"), " three times a day "),
-    (re.compile(r"(?:每天|每日|一天|一日)(?:一|1)次"), " once a day "),
-    (re.compile(r"隔天|隔日"), " every other day "),
-    (re.compile(r"每周|一周"), " a week "),
-    (re.compile(r"每天|每日|天天|一天|一日"), " a day "),
-    (re.compile(r"毫克"), " mg "),
-    (re.compile(r"微克"), " mcg "),
-    (re.compile(r"克"), " g "),
-    (re.compile(r"片|粒"), " tablets "),
-)
-
-
 def _dose_words(segment: str) -> str:
-    for pattern, english in _CJK_DOSE_WORDS:
-        segment = pattern.sub(english, segment)
-    return segment
+    """A dose in the parsers' words, whatever the language: "每天两片5毫克" is read as
+    "a day 2 tablets 5 mg" (``bot/answers/words``)."""
+    return canonical(segment, "dose")
 
 
 def steroid_dose_in(
@@ -720,8 +704,7 @@ def steroid_dose_in(
         segment = _dose_segment(t, mentions, n)
         if segment is None:
             continue
-        english = _dose_words(segment)
-        dose = None if _CJK_NUMERAL.search(english) else parse_daily_dose_mg(english)
+        dose = parse_daily_dose_mg(segment)
         if dose is None:
             return None
         doses.add(dose)

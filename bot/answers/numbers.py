@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.answers.text import _phrases, normalise
+from bot.answers.words import canonical
 
 _UNIT_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -261,7 +262,7 @@ def parse_number(text: str) -> float | None:
     Two different numbers ("34 or 35") and negative numbers give None. Only the first
     ``MAX_CHARS`` characters are read.
     """
-    toks = _tokens(_numeric_text(text[:MAX_CHARS]))
+    toks = _tokens(_numeric_text(canonical(text[:MAX_CHARS], "number")))
     numbers, odd = _scan_numbers(toks)
     values = {n.value for n in numbers}
     if odd or len(values) != 1:
@@ -471,7 +472,7 @@ def parse_age(text: str) -> float | None:
     further off ("I'll be 40 next year"): the bot asks again. Only the first ``MAX_CHARS``
     characters are read.
     """
-    head = text[:MAX_CHARS]
+    head = canonical(text[:MAX_CHARS], "age")
     t = _numeric_text(head)
     if _AGE_DOUBT.search(t) or _AGE_SYMBOLS.search(normalise(head)):
         return None

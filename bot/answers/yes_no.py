@@ -6,6 +6,7 @@ import re
 from typing import Literal
 
 from bot.answers.text import _phrases, normalise
+from bot.answers.words import alone, canonical
 
 YesNo = Literal["yes", "no", "unsure"]
 
@@ -146,8 +147,13 @@ def parse_yes_no(text: str) -> YesNo | None:
     """"yes", "no" or "unsure" for a reply to a yes/no question; None if it is none of them.
 
     Hedged answers ("I think so", "probably not") and contradictory ones ("yes and no") are
-    "unsure": the site must confirm them. An "I don't know" never counts as a "no".
+    "unsure": the site must confirm them. An "I don't know" never counts as a "no". A reply in
+    another language is read in the parsers' words first (``bot/answers/words``).
     """
+    whole = alone(text, "yes_no")
+    if whole is not None:
+        return whole  # type: ignore[return-value]
+    text = canonical(text, "yes_no")
     if is_unsure(text) or _has_emoji(text, _UNSURE_EMOJI):
         return "unsure"
     t = normalise(text)
@@ -186,9 +192,9 @@ def is_unsure(text: str) -> bool:
     left for the site to confirm rather than taken at face value.
     """
     marks = set(text) - set(" \t\r\n!.")
-    if marks and marks <= {"?", "¿"}:
+    if marks and marks <= {"?", "¿", "？"}:
         return True
-    return _UNSURE.search(normalise(text)) is not None
+    return _UNSURE.search(normalise(canonical(text, "yes_no"))) is not None
 
 
 _NONE_ANSWER = _phrases(
@@ -217,7 +223,7 @@ def is_none_answer(text: str) -> bool:
     """
     if is_unsure(text):
         return False
-    t = normalise(text)
+    t = normalise(canonical(text, "none"))
     if not t or _NONE_ANSWER.search(t) is None:
         return False
     rest = _NONE_FILLER.sub(" ", _NONE_ANSWER.sub(" ", t))

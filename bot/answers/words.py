@@ -1,0 +1,307 @@
+"""Each language's words for the answer parsers, from ``bot/answers/words/<language>.yml``.
+
+The parsers' grammar (what a yes, a dose or a length of time looks like) is written once, over
+the parsers' own words ("no", "not sure", "mg", "a day", "months", "and a half"). A language other
+than that one is a words file: it names the characters of its script, its numerals, and per kind
+of answer the forms patients type, each with the parsers' words it means ("没有" is "no", "两个半月"
+is "2 and a half months", "每天两次" is "2 times a day"). A reply that contains characters of the
+language's script is rewritten into those words before it is parsed, so a Chinese reply with an
+English drug name or "mg" in it is read as well. The rewritten text is only ever parsed: what the
+bot says back comes from the locale and the protocol.
+
+Chinese is written without spaces, so forms are found anywhere, the longest first at each place:
+"没有" is read before "有" can be, "不是" before "是", "但是" before "是". A form may hold ``{n}``
+(a number, in digits or in the language's numerals) or ``{year}`` (four digits, 1900 to 2099).
+
+Pure functions of the text; nothing is logged.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.answers.text import normalise
+
+WORDS_DIR = Path(__file__).resolve().parent / "words"
+# The kinds of answer a words file may give forms for.
+KINDS = frozenset({"yes_no", "none", "age", "number", "duration", "dose"})
+_NUMBER_SLOT = "{n}"
+_YEAR_SLOT = "{year}"
+_LONGEST_INPUT = 2000  # the parsers read at most 1000 characters; this bounds the rewrite
+
+
+@dataclass(frozen=True)
+class _Numerals:
+    digits: Mapping[str, int]
+    powers: Mapping[str, int]
+    point: str
+    run: str  # a regex character class of the numerals' characters
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """One language's words: its script, numerals, and per kind the forms and what they mean."""
+
+    language: str
+    script: re.Pattern[str]
+    punctuation: Mapping[str, str]
+    numerals: _Numerals | None
+    forms: Mapping[str, tuple[tuple[str, str], ...]]  # kind -> (form, meaning), longest first
+    pattern: Mapping[str, re.Pattern[str]]  # kind -> one regex of every form and numeral run
+    alone: Mapping[str, Mapping[str, str]]  # kind -> a whole reply -> what it means
+
+    def applies_to(self, text: str) -> bool:
+        return self.script.search(text) is not None
+
+
+class WordsError(ValueError):
+    """A words file that is malformed, with the place."""
+
+
+def _load_numerals(raw: Any, where: str) -> _Numerals | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise WordsError(f"{where}: numerals must be a mapping")
+    digits = raw.get("digits") or {}
+    powers = raw.get("powers") or {}
+    if not isinstance(digits, dict) or not isinstance(powers, dict) or not digits:
+        raise WordsError(f"{where}: numerals need digits (and may have powers)")
+    for table in (digits, powers):
+        for k, v in table.items():
+            if not isinstance(k, str) or len(k) != 1 or isinstance(v, bool) or not isinstance(
+                v, int
+            ):
+                raise WordsError(f"{where}: numeral {k!r} must be one character with a whole value")
+    point = str(raw.get("point") or "")
+    chars = "".join(sorted(set(digits) | set(powers)))
+    return _Numerals(dict(digits), dict(powers), point, f"[{re.escape(chars)}]")
+
+
+def _load_forms(raw: Any, where: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    if not isinstance(raw, dict):
+        raise WordsError(f"{where}: forms must map a kind of answer to its words")
+    common = raw.get("all") or {}
+    forms: dict[str, tuple[tuple[str, str], ...]] = {}
+    for kind in KINDS:
+        table: dict[str, str] = {}
+        for source in (common, raw.get(kind) or {}):
+            if not isinstance(source, dict):
+                raise WordsError(f"{where}.{kind}: a mapping of meaning to forms")
+            for meaning, words in source.items():
+                meaning = "" if meaning is None else str(meaning)
+                if not isinstance(words, list) or not all(
+                    isinstance(w, str) and w for w in words
+                ):
+                    raise WordsError(f"{where}.{kind}: {meaning!r} needs a list of forms")
+                for word in words:
+                    table[word] = meaning  # the kind's own meaning wins over "all"
+        forms[kind] = tuple(sorted(table.items(), key=lambda fm: _literal_length(fm[0]),
+                                   reverse=True))
+    unknown = set(raw) - KINDS - {"all"}
+    if unknown:
+        raise WordsError(f"{where}: unknown kinds {sorted(unknown)}")
+    return forms
+
+
+def _literal_length(form: str) -> int:
+    """How much a form says: a number slot counts as one character, a year as four."""
+    return len(form.replace(_NUMBER_SLOT, "#").replace(_YEAR_SLOT, "####"))
+
+
+def _form_regex(form: str, numerals: _Numerals | None, index: int) -> str:
+    number = r"\d+(?:\.\d+)?"
+    if numerals is not None:
+        number = rf"(?:{number}|{numerals.run}+(?:{re.escape(numerals.point)}{numerals.run}+)?)"
+    parts = re.split(r"(\{n\}|\{year\})", form)
+    out = []
+    for part in parts:
+        if part == _NUMBER_SLOT:
+            out.append(rf"(?P<n{index}_{len(out)}>{number})")
+        elif part == _YEAR_SLOT:
+            out.append(rf"(?P<y{index}_{len(out)}>(?:19|20)\d\d)(?!\d)")
+        elif part:
+            out.append(re.escape(part))
+    return "".join(out)
+
+
+def _compile(
+    forms: tuple[tuple[str, str], ...], numerals: _Numerals | None
+) -> re.Pattern[str]:
+    alternatives = [
+        f"(?P<f{i}>{_form_regex(form, numerals, i)})" for i, (form, _) in enumerate(forms)
+    ]
+    if numerals is not None:
+        point = re.escape(numerals.point) if numerals.point else None
+        run = numerals.run
+        alternatives.append(
+            rf"(?P<num>{run}+(?:{point}{run}+)?)" if point else rf"(?P<num>{run}+)"
+        )
+    return re.compile("|".join(alternatives) or r"(?!)")
+
+
+def load_lexicon(path: Path) -> Lexicon:
+    """One words file; raises WordsError naming what is wrong."""
+    where = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise WordsError(f"{where}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise WordsError(f"{where}: expected a mapping")
+    script = data.get("script")
+    if not isinstance(script, str) or not script:
+        raise WordsError(f"{where}: 'script' must give the characters of the language")
+    try:
+        script_re = re.compile(f"[{script}]")
+    except re.error as exc:
+        raise WordsError(f"{where}: 'script' is not a character range: {exc}") from exc
+    punctuation = data.get("punctuation") or {}
+    if not isinstance(punctuation, dict):
+        raise WordsError(f"{where}: punctuation maps a mark to the one the parsers read")
+    numerals = _load_numerals(data.get("numerals"), f"{where}: numerals")
+    forms = _load_forms(data.get("forms") or {}, f"{where}: forms")
+    alone_raw = data.get("alone") or {}
+    if not isinstance(alone_raw, dict) or set(alone_raw) - KINDS:
+        raise WordsError(f"{where}: alone maps a kind of answer to meanings and their forms")
+    alone_forms = {
+        kind: {form: str(meaning) for meaning, fs in table.items() for form in fs}
+        for kind, table in alone_raw.items()
+    }
+    return Lexicon(
+        path.stem,
+        script_re,
+        {str(k): str(v) for k, v in punctuation.items()},
+        numerals,
+        forms,
+        {kind: _compile(forms[kind], numerals) for kind in KINDS},
+        alone_forms,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def lexicons() -> tuple[Lexicon, ...]:
+    """Every words file's lexicon, by file name."""
+    return tuple(load_lexicon(p) for p in sorted(WORDS_DIR.glob("*.yml")))
+
+
+def lexicon(language: str) -> Lexicon | None:
+    return next((lx for lx in lexicons() if lx.language == language), None)
+
+
+# ---- numerals ------------------------------------------------------------------------------------
+
+
+def numeral_value(run: str, numerals: _Numerals) -> str:
+    """Digits for a run of numerals: "三十四" is "34", "一百零五" "105", "两千" "2000",
+    "二零二三" "2023" (a year said digit by digit), "七点五" "7.5"; "三四" (three or four) is
+    "3 or 4", so that the parsers see two numbers and ask again."""
+    if numerals.point and numerals.point in run:
+        whole, _, decimals = run.partition(numerals.point)
+        if decimals and all(c in numerals.digits for c in decimals):
+            return numeral_value(whole, numerals) + "." + "".join(
+                str(numerals.digits[c]) for c in decimals
+            )
+        return numeral_value(whole, numerals) if whole else run
+    if not any(c in numerals.powers for c in run):
+        values = [str(numerals.digits[c]) for c in run]
+        if len(values) == 2 and abs(int(values[0]) - int(values[1])) == 1:
+            return f"{values[0]} or {values[1]}"  # "三四个月": three or four months
+        return "".join(values)
+    total = 0
+    section = 0
+    current: int | None = None
+    last_power = 0
+    for c in run:
+        if c in numerals.digits:
+            current = numerals.digits[c]
+            continue
+        power = numerals.powers[c]
+        if power >= 10000:
+            section = (section + (current or 0)) * power
+            total += section
+            section = 0
+        else:
+            section += (1 if current is None else current) * power
+        last_power = power
+        current = None
+    if current is not None:
+        # "一千二" is 1200 as people say it; "一百零五" is 105 (the zero already read).
+        if last_power >= 100 and run[-2:-1] in numerals.powers and current:
+            current *= last_power // 10
+        section += current
+    return str(total + section)
+
+
+# ---- rewriting -----------------------------------------------------------------------------------
+
+
+def _rewrite(text: str, lx: Lexicon, kind: str) -> str:
+    for mark, meant in lx.punctuation.items():
+        text = text.replace(mark, meant)
+    forms = lx.forms[kind]
+    numerals = lx.numerals
+
+    def number(raw: str) -> str:
+        if numerals is None or raw[0].isdigit():
+            return raw
+        return numeral_value(raw, numerals)
+
+    def replace(m: re.Match[str]) -> str:
+        name = m.lastgroup or ""
+        if name == "num":
+            return f" {number(m.group('num'))} "
+        index = int(name[1:])
+        meaning = forms[index][1]
+        slots = [
+            (k, v)
+            for k, v in m.groupdict().items()
+            if v is not None and k[0] in "ny" and k[1:].split("_")[0] == str(index)
+        ]
+        for k, v in sorted(slots, key=lambda kv: m.start(kv[0])):
+            slot = _NUMBER_SLOT if k[0] == "n" else _YEAR_SLOT
+            meaning = meaning.replace(slot, number(v), 1)
+        return f" {meaning} " if meaning else " "
+
+    text = lx.pattern[kind].sub(replace, text)
+    # What is left of the script stays, apart from digits and Latin words: "泼尼松 10 mg".
+    text = re.sub(rf"({lx.script.pattern}+)", r" \1 ", text)
+    return " ".join(text.split())
+
+
+def alone(text: str, kind: str) -> str | None:
+    """What a reply means when it is one word that means something else inside a longer reply
+    ("在" alone is "yes, with me"; "现在" is "now"), in the parsers' words; else None."""
+    text = text[:_LONGEST_INPUT]
+    for lx in lexicons():
+        forms = lx.alone.get(kind)
+        if forms and lx.applies_to(text):
+            t = normalise(text)
+            for mark, meant in lx.punctuation.items():
+                t = t.replace(mark, meant)
+            t = t.strip(" ,.!~")
+            if t in forms:
+                return forms[t]
+    return None
+
+
+def canonical(text: str, kind: str) -> str:
+    """``text`` in the parsers' own words for ``kind`` of answer, when it is (partly) written in
+    a language with a words file; unchanged otherwise."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of answer {kind!r}")
+    text = text[:_LONGEST_INPUT]
+    if not any(lx.applies_to(text) for lx in lexicons()):
+        return text
+    text = normalise(text)  # full-width digits and commas as ASCII: "３４岁", "，"
+    for lx in lexicons():
+        if lx.applies_to(text):
+            text = _rewrite(text, lx, kind)
+    return text
