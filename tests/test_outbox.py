@@ -299,3 +299,51 @@ def test_the_worker_stores_a_spooled_lead_and_sends_its_copy(database_url, inbox
     with session_scope() as session:
         lead = session.execute(select(Lead)).scalar_one()
         assert lead.consented_at.isoformat().startswith("2026-12-01T10:00:00")
+
+
+async def test_the_submit_action_run_twice_at_the_same_moment_queues_one_lead_and_one_email(
+    database_url, inbox
+):
+    """Rasa calling the submit action twice for one patient (a retry after a timeout while the
+    first call was still running): both calls confirm, one lead, one email."""
+    from actions.contact import ActionSubmitLead
+    from tests.test_actions import run
+    from tests.trackers import tracker_dict
+
+    handler, _port = inbox
+    await may_qualify()
+    slots = {"first_name": "Maria", "last_name": "Garcia", "email": "maria@example.com",
+             "phone": "+8613800138000", "other_language": "", "details_confirmed": "yes",
+             "contact_consent": "yes"}
+    results = await asyncio.gather(
+        *(run(ActionSubmitLead(), tracker_dict(SENDER, "yes", set_slots=slots)) for _ in range(3))
+    )
+    for _events, messages in results:
+        assert "We have submitted the contact information" in messages[0]["text"]
+    with session_scope() as session:
+        assert len(session.execute(select(Lead)).all()) == 1
+        assert len(session.execute(select(OutboxMessage)).all()) == 1
+    assert mailer.send_pending() == (1, 0)
+    assert len(handler.messages) == 1
+
+
+async def test_a_patient_whose_lead_is_spooled_is_told_the_truth(database_url, monkeypatch,
+                                                                 tmp_path):
+    from actions.contact import ActionSubmitLead
+    from tests.test_actions import run, texts
+    from tests.trackers import tracker_dict
+
+    await may_qualify()
+    monkeypatch.setenv("SPOOL_DIR", str(tmp_path / "spool"))
+    unreachable = tmp_path / "db-is-a-directory"
+    unreachable.mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{unreachable}")
+    slots = {"first_name": "Maria", "last_name": "Garcia", "email": "maria@example.com",
+             "phone": "+8613800138000", "other_language": "", "details_confirmed": "yes",
+             "contact_consent": "yes"}
+    events, messages = await run(ActionSubmitLead(), tracker_dict(SENDER, "yes", set_slots=slots))
+    said = texts(messages)
+    assert "Your details are saved safely" in said and "may take a little longer" in said
+    assert "We have submitted" not in said and "sent to your email" not in said
+    assert not any(e.get("name") == "lead_submitted" for e in events)  # no opt-in offered now
+    assert len(spool.pending(leads.LEAD_SPOOL)) == 1
