@@ -5,7 +5,8 @@ A patient is found by email, phone number or conversation id, and then by everyt
 what was found: a lead's conversation brings in every screening of that conversation, a lead's
 email its other leads, opt-ins and outbox messages, and so on until nothing new turns up. What is
 found is deleted from every place it lives: screenings, answers, verdicts, leads and their history
-(notes included), opt-ins, outbox rows and their ``.eml`` files, and Rasa's tracker events.
+(notes included), opt-ins, outbox rows and their ``.eml`` files, leads spooled to disk while the
+database was down (bot/spool.py), and Rasa's tracker events.
 
 Contact details are encrypted at rest with randomised encryption, so they cannot be matched in
 SQL: candidates are loaded and compared in Python, after decryption, normalised the way
@@ -24,8 +25,11 @@ The audit record names the request by an opaque id and holds counts only.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import fcntl
+import json
 import os
 import time
 import uuid
@@ -100,6 +104,7 @@ class Counts:
     optins: int = 0
     outbox: int = 0
     outbox_files: int = 0
+    spooled_leads: int = 0
     tracker_events: int = 0
 
     def items(self) -> list[tuple[str, int]]:
@@ -301,6 +306,47 @@ def _outbox_files(outbox_ids: set[int], emails: set[str]) -> list[Path]:
     return files
 
 
+def _spooled_leads(found: Found) -> tuple[list[Path], bool]:
+    """Spooled leads (waiting, or set aside as rejected) that belong to the patient, and whether
+    they named an email, phone or conversation not found yet (then the search runs again)."""
+    from bot import crypto, spool
+    from bot.leads import LEAD_SPOOL
+
+    folder = spool.spool_dir(LEAD_SPOOL)
+    paths, grew = [], False
+    for path in sorted([*folder.glob("*.item"), *folder.glob("*.rejected")]):
+        try:
+            item = json.loads(crypto.decrypt_text(path.read_text(encoding="ascii")))
+            details = item.get("details") or {}
+            conversation = str(item.get("conversation_id") or "")
+            item_email = normalise_email(str(details.get("email") or ""))
+            item_phone = normalise_phone(str(details.get("phone") or ""))
+        except (OSError, ValueError, crypto.UnreadableValue, AttributeError):
+            continue  # being replayed right now, or not ours to read
+        if (conversation in found.conversations or item_email in found.emails
+                or item_phone in found.phones):
+            paths.append(path)
+            for known, value in ((found.conversations, conversation),
+                                 (found.emails, item_email), (found.phones, item_phone)):
+                if value and value not in known:
+                    grew = True
+    return paths, grew
+
+
+def find_everywhere(
+    emails: Iterable[str] = (), phones: Iterable[str] = (), conversations: Iterable[str] = ()
+) -> tuple[Found, list[Path]]:
+    """:func:`find` in the store, together with the spooled leads, each leading to the other."""
+    emails, phones, conversations = set(emails), set(phones), set(conversations)
+    while True:
+        with session_scope() as session:
+            found = find(session, emails, phones, conversations)
+        spooled, grew = _spooled_leads(found)
+        if not grew:
+            return found, spooled
+        emails, phones, conversations = found.emails, found.phones, found.conversations
+
+
 # --- deleting ---------------------------------------------------------------------------------
 
 
@@ -401,36 +447,40 @@ def erase(
     kinds = [k for k, v in (("email", emails), ("phone", phones), ("conversation", conversations))
              if v]
 
-    with session_scope() as session:
-        found = find(session, emails, phones, conversations)
-    tracker_url = transcripts.tracker_store_url()
-    tracker = _tracker_engine(tracker_url)
-    sender_ids = _sender_ids(found.conversations)
-    files = _outbox_files(found.outbox_ids, found.emails)
-    result = Result(Counts(), None)
+    found, spooled = find_everywhere(emails, phones, conversations)
+    tracker = _tracker_engine(transcripts.tracker_store_url())
     try:
-        # The tracker store first: if our store's transaction then fails, a second run still
+        if not dry_run:
+            # Spooled leads first, each under the lock the replayer takes: one stored meanwhile
+            # is in the database by now, and is found again below.
+            for path in spooled:
+                _wipe_spooled(path)
+        # Then the tracker store: if our store's transaction then fails, a second run still
         # finds the patient (by their screenings) and finishes the job.
         tracker_events = (
-            _delete_tracker_events(tracker, sender_ids, dry_run) if tracker is not None else 0
+            _delete_tracker_events(tracker, _sender_ids(found.conversations), dry_run)
+            if tracker is not None else 0
         )
         request_id = uuid.uuid4().hex
         with session_scope() as session:
+            found = find(session, found.emails, found.phones, found.conversations)
+            files = _outbox_files(found.outbox_ids, found.emails)
             counts = _delete_store_rows(
                 session, found.screening_ids, found.lead_ids, found.optin_ids, found.outbox_ids,
                 dry_run,
             )
             counts.tracker_events = tracker_events
             counts.outbox_files = len(files)
+            counts.spooled_leads = len(spooled)
             if not dry_run:
                 _audit(session, ERASED, request_id,
-                       f"by {', '.join(kinds)}; conversations {len(found.conversations)}; "
-                       f"{counts.describe()}")
+                       f"by {', '.join(kinds)}; {counts.describe()}")
         result = Result(counts, None if dry_run else request_id)
         if dry_run or not counts.total:
             return result
         for path in files:
-            _wipe(path)
+            with contextlib.suppress(FileNotFoundError):
+                _wipe(path)
         result.cleanup.append(f"database: {_vacuum(get_engine(), STORE_TABLES, vacuum_full)}")
         if tracker is not None and tracker_events:
             result.cleanup.append(f"tracker store: {_vacuum(tracker, ['events'], vacuum_full)}")
@@ -438,6 +488,21 @@ def erase(
     finally:
         if tracker is not None:
             tracker.dispose()
+
+
+def _wipe_spooled(path: Path) -> None:
+    """Wipe a spooled lead while holding the lock bot/spool.py's replayer takes on it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # stored meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                _wipe(path)
+    finally:
+        os.close(fd)
 
 
 def _audit(session: Session, action: str, request_id: str | None, detail: str) -> None:

@@ -37,11 +37,12 @@ STORE_TABLES = {
 
 
 @pytest.fixture(autouse=True)
-def data_key(monkeypatch):
-    """A key of this test's own, passed to the commands it runs (never var/data-key)."""
+def data_key(monkeypatch, tmp_path):
+    """A key and a spool of this test's own, passed to the commands it runs (never var/)."""
     from bot import crypto
 
     monkeypatch.setenv("DATA_KEYS", crypto.new_key())
+    monkeypatch.setenv("SPOOL_DIR", str(tmp_path / "spool"))
 
 
 # ---- the tracker store, as Rasa writes it ------------------------------------------------------
@@ -155,10 +156,28 @@ async def plant(label: str, tracker_url: str, phone_tail: int) -> Patient:
         "consent wording",
     )
     mailer.send_pending()
+    # By SMS (the conversation id is the number) while the database was down: spooled.
+    spool_lead(phone, leads.ContactDetails(f"Ann{token}", f"Lee{token}", email, phone, None))
     await rasa_says(tracker_url, conversation, f"my name is Ann{token}")
     await rasa_says(tracker_url, second, f"email {email}")
     await rasa_says(tracker_url, f"whatsapp:{phone}", f"hello from {token}")  # Twilio: id = number
     return Patient(token, conversation, second, email, phone, lead_id)
+
+
+def spool_lead(conversation: str, details: leads.ContactDetails) -> None:
+    """Submit a lead the way the contact form does, with the database unreachable."""
+    url = os.environ["DATABASE_URL"]
+    os.environ["DATABASE_URL"] = "postgresql+psycopg2://postgres@127.0.0.1:1/unreachable"
+    try:
+        assert leads.submit_lead(conversation, details, "consent wording") is leads.Stored.SPOOL
+    finally:
+        os.environ["DATABASE_URL"] = url
+
+
+def spooled() -> list[Path]:
+    from bot import spool
+
+    return spool.pending(leads.LEAD_SPOOL)
 
 
 def raw_values(database_url: str, patient: Patient) -> set[bytes]:
@@ -297,7 +316,7 @@ async def test_erasing_by_phone_leaves_no_row_and_no_byte_of_the_patient(
     files = raw_bytes(database_url, tracker_url)
     # Not vacuous: every value looked for is in the files before the erasure.
     assert all(value in files for value in planted), "a planted value is not in the raw files"
-    assert len(list(mailer.outbox_dir().glob("*.eml"))) == 4
+    assert len(list(mailer.outbox_dir().glob("*.eml"))) == 4 and len(spooled()) == 2
 
     done = run_cli("erase", "--phone", patient.phone.replace("+44", "+44 "), "--yes")
     assert done.returncode == 0, done.stderr
@@ -307,6 +326,7 @@ async def test_erasing_by_phone_leaves_no_row_and_no_byte_of_the_patient(
         assert secret not in done.stdout + done.stderr
     erased = printed_counts(done.stdout, "erased:")
     assert (erased["screenings"], erased["leads"], erased["tracker events"]) == (3, 2, 9)
+    assert erased["spooled leads"] == 1 and erased["outbox files"] == 2
     after = store_rows()
     assert {name: before[name] - after[name] for name in before} == {
         "screenings": 3,  # both conversations, the restarted screening too
@@ -317,6 +337,9 @@ async def test_erasing_by_phone_leaves_no_row_and_no_byte_of_the_patient(
         assert tracker_rows(tracker_url, conversation) == 0
     eml = [p.read_bytes() for p in mailer.outbox_dir().glob("*.eml")]
     assert len(eml) == 2 and not any(patient.token.encode() in m for m in eml)
+    from bot import crypto
+
+    assert [other.phone in crypto.decrypt_text(p.read_text()) for p in spooled()] == [True]
 
     # The other patient is all there.
     assert all(tracker_rows(tracker_url, c) == 3 for c in (other.conversation, other.whatsapp))
@@ -352,7 +375,8 @@ async def test_erasing_by_email_in_another_case_or_by_conversation_finds_the_sam
     by_conversation = erasure.erase(conversations=[patient.second_conversation], dry_run=True)
     assert by_email == by_conversation.counts
     assert (by_email.screenings, by_email.leads, by_email.optins, by_email.outbox,
-            by_email.outbox_files, by_email.tracker_events) == (3, 2, 1, 2, 2, 9)
+            by_email.outbox_files, by_email.tracker_events, by_email.spooled_leads) == (
+        3, 2, 1, 2, 2, 9, 1)
     assert by_conversation.request_id is None and store_rows()["leads"] == 4  # a dry run
 
     result = erasure.erase(conversations=[patient.conversation])
