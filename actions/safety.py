@@ -35,6 +35,6 @@ async def show_crisis_help(dispatcher: CollectingDispatcher, tracker: Tracker) -
     say(
         dispatcher,
         tracker,
-        f"{msg('crisis_intro', lang)} {protocol.site.crisis_help.get(lang)}",
+        f"{msg('crisis_intro', lang)} {protocol.site.crisis_text(lang)}",
     )
     await in_thread(screenings.mark_crisis_help_shown, tracker.sender_id)

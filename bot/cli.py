@@ -101,7 +101,7 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
     def run(_args: argparse.Namespace) -> int:
         from bot.consent import unregistered
         from bot.messages import languages
-        from bot.protocol import ProtocolError, all_protocols
+        from bot.protocol import ProtocolError, all_protocols, language_problems
 
         try:
             protocols = all_protocols()
@@ -110,8 +110,9 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
             return 1
         for p in protocols:
             print(f"{p.id} ({p.code}): {len(p.questions)} questions, {len(p.criteria)} criteria, "
-                  f"{p.status}")
-        problems = unregistered(languages())
+                  f"{p.status}, in {', '.join(p.languages)}")
+        # Every missing translation, then every consent whose words changed without a version.
+        problems = language_problems(protocols, languages()) + unregistered(languages())
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0

@@ -4,13 +4,18 @@ A trial is data. Everything the bot says about a trial and every rule it applies
 file under ``trials/``; this module reads it into frozen dataclasses and refuses a file that is
 wrong, naming the field, so a mistake in a protocol never reaches a patient.
 
-Patient-facing text may be a plain string (the protocol's default language) or a mapping of
-language code to string, so a translation can be added to the same file later.
+Patient-facing text may be a plain string (English) or a mapping of language code to string, and
+the patients' own words that answers are matched with (``words``, ``unless``, ``describes``,
+choice ``synonyms``, ``keywords``) a list (English) or a mapping of language code to list: a
+language adds words, not code. ``languages`` lists the languages a trial is screened in, its
+default first; ``missing_translations`` names every patient-facing text that lacks one of them,
+and ``python -m bot check-trials`` fails on it, so a patient never reads a mix of languages.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -160,7 +165,7 @@ class Question:
     ask_if: Condition | None = None
     # "crisis": a yes shows the site's crisis help at once; "guardian": marks the lead as a minor's.
     flags: frozenset[str] = frozenset()
-    # Words that point a correction ("actually I'm 46") at this question.
+    # Words that point a correction ("actually I'm 46") at this question, in every language.
     keywords: tuple[str, ...] = ()
     exceptions: tuple[AnswerException, ...] = ()
     # What the bot says it understood before an answer that rules the patient out is taken, by
@@ -175,6 +180,9 @@ class Question:
     # For a yes/no question: what it asks about, in patients' words per language, so that a
     # reply that only names it ("parkinsons") is read as a yes.
     describes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The same keywords and choice synonyms by language, for the translation check.
+    keywords_by_language: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    synonyms_by_language: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def described_by(self, language: str) -> tuple[str, ...]:
         return self.describes.get(language, ()) or self.describes.get(DEFAULT_LANGUAGE, ())
@@ -224,6 +232,13 @@ class Site:
     country: str
     contact: Text
     crisis_help: Text
+    # The numbers crisis help gives, set per site (they differ by country and city):
+    # ``{emergency: "120", ...}``, written into ``crisis_help`` as ``{emergency}``.
+    crisis_numbers: Mapping[str, str] = field(default_factory=dict)
+
+    def crisis_text(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """The crisis help in ``language``, with this site's numbers."""
+        return self.crisis_help.get(language).format_map(dict(self.crisis_numbers))
 
 
 @dataclass(frozen=True)
@@ -248,6 +263,19 @@ class Protocol:
     questions: tuple[Question, ...]
     criteria: tuple[Criterion, ...]
     source: Path | None = None
+    # The languages the trial is screened in, its default first.
+    languages: tuple[str, ...] = (DEFAULT_LANGUAGE,)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def speaks(self, language: str | None) -> bool:
+        return language in self.languages
+
+    def screening_language(self, language: str | None) -> str:
+        """The language to screen in: the patient's if the trial has it, else its default."""
+        return language if language in self.languages else self.default_language  # type: ignore[return-value]
 
     @property
     def is_recruiting(self) -> bool:
@@ -384,6 +412,7 @@ def _question(raw: Mapping[str, Any], index: int) -> Question:
         ) from exc
     choices: list[Choice] = []
     labels: dict[str, Text] = {}
+    synonyms: dict[str, dict[str, tuple[str, ...]]] = {}
     if qtype is AnswerType.CHOICE:
         raw_choices = _get(raw, "choices", where)
         if not isinstance(raw_choices, list) or len(raw_choices) < 2:
@@ -391,8 +420,15 @@ def _question(raw: Mapping[str, Any], index: int) -> Question:
         for j, ch in enumerate(raw_choices):
             cid = _get(ch, "id", f"{where}.choices[{j}]")
             label = _text(_get(ch, "label", f"{where}.choices[{j}]"), f"{where}.choices[{j}]")
-            synonyms = tuple(str(s).lower() for s in ch.get("synonyms", []))
-            choices.append(Choice(cid, (label.get().lower(), *synonyms)))
+            by_language = _phrase_lists(
+                ch.get("synonyms") or {}, f"{where}.choices[{j}].synonyms", required=False
+            )
+            synonyms[cid] = by_language
+            # A choice is recognised by its label and synonyms in any language: the words of
+            # different languages do not collide, and a patient may mix them.
+            names = [text.lower() for text in label.by_language.values()]
+            names += [w for words in by_language.values() for w in words]
+            choices.append(Choice(cid, tuple(dict.fromkeys(names))))
             labels[cid] = label
     elif "choices" in raw:
         raise ProtocolError(f"{where}: only a choice question has choices")
@@ -418,6 +454,7 @@ def _question(raw: Mapping[str, Any], index: int) -> Question:
     wrong = set(readback) - allowed_keys
     if wrong:
         raise ProtocolError(f"{where}.readback: keys must be among {sorted(allowed_keys)}")
+    keywords = _phrase_lists(raw.get("keywords") or {}, f"{where}.keywords", required=False)
     allow_unsure = raw.get("allow_unsure", True)
     if not isinstance(allow_unsure, bool):
         raise ProtocolError(f"{where}.allow_unsure: true or false")
@@ -433,7 +470,9 @@ def _question(raw: Mapping[str, Any], index: int) -> Question:
         choices=tuple(choices),
         choice_labels=labels,
         flags=flags,
-        keywords=tuple(str(k).lower() for k in raw.get("keywords", [])),
+        keywords=tuple(dict.fromkeys(w for words in keywords.values() for w in words)),
+        keywords_by_language=keywords,
+        synonyms_by_language=synonyms,
         exceptions=exceptions,
         readback={k: _text(v, f"{where}.readback.{k}") for k, v in readback.items()},
         allow_unsure=allow_unsure,
@@ -470,6 +509,40 @@ def _phrase_lists(raw: Any, where: str, required: bool = True) -> dict[str, tupl
     ):
         raise ProtocolError(f"{where}: a list of phrases per language")
     return {str(k): tuple(w.strip().lower() for w in v) for k, v in raw.items()}
+
+
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+def _languages(raw: Any, where: str) -> tuple[str, ...]:
+    """The trial's languages, default first; a trial that names none is English only."""
+    if raw is None:
+        return (DEFAULT_LANGUAGE,)
+    if (
+        not isinstance(raw, list) or not raw
+        or not all(isinstance(code, str) and _LANGUAGE_CODE.match(code) for code in raw)
+        or len(set(raw)) != len(raw)
+    ):
+        raise ProtocolError(f"{where}.languages: a list of language codes, such as [en, zh]")
+    return tuple(raw)
+
+
+def _crisis_numbers(raw: Any, crisis_help: Text) -> dict[str, str]:
+    """The site's crisis numbers; every {name} in the crisis help must be one of them."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int) and str(v).strip() for k, v in raw.items()
+    ):
+        raise ProtocolError("site.crisis_numbers: a mapping of name to phone number")
+    numbers = {k: str(v).strip() for k, v in raw.items()}
+    for language, words in crisis_help.by_language.items():
+        try:
+            words.format_map(numbers)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ProtocolError(
+                f"site.crisis_help ({language}): every {{name}} must be one of "
+                f"site.crisis_numbers {sorted(numbers)} ({exc})"
+            ) from exc
+    return numbers
 
 
 def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protocol:
@@ -555,6 +628,8 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
 
     ages = _get(raw, "ages", where)
     site = _get(raw, "site", where)
+    crisis_help = _text(_get(site, "crisis_help", "site"), "site.crisis_help")
+    crisis_numbers = _crisis_numbers(site.get("crisis_numbers") or {}, crisis_help)
     faqs = tuple(
         Faq(
             topic=_get(f, "topic", f"faqs[{i}]"),
@@ -584,12 +659,14 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
             city=str(site.get("city", "")),
             country=str(site.get("country", "")),
             contact=_text(site.get("contact"), "site.contact", required=False),
-            crisis_help=_text(_get(site, "crisis_help", "site"), "site.crisis_help"),
+            crisis_help=crisis_help,
+            crisis_numbers=crisis_numbers,
         ),
         faqs=faqs,
         questions=tuple(questions),
         criteria=tuple(criteria),
         source=source,
+        languages=_languages(raw.get("languages"), where),
     )
 
 
@@ -625,3 +702,110 @@ def get_protocol(trial_id: str | None = None) -> Protocol:
 def all_protocols() -> list[Protocol]:
     """Every protocol in the trials folder, in file-name order."""
     return [get_protocol(p.stem) for p in sorted(trials_dir().glob("*.yml"))]
+
+
+# ---- translations -------------------------------------------------------------------------------
+
+
+def patient_texts(protocol: Protocol) -> Iterator[tuple[str, Text]]:
+    """Every text of a protocol a patient reads, with where it is in the file.
+
+    Left out: the official title and each criterion's ``text`` (the listing's own words, for
+    staff), and ids.
+    """
+    yield "short_title", protocol.short_title
+    yield "condition", protocol.condition
+    yield "summary", protocol.summary
+    yield "overview", protocol.overview
+    yield "description", protocol.description
+    if protocol.site.contact.get():
+        yield "site.contact", protocol.site.contact
+    yield "site.crisis_help", protocol.site.crisis_help
+    for faq in protocol.faqs:
+        yield f"faq '{faq.topic}'.question", faq.question
+        yield f"faq '{faq.topic}'.answer", faq.answer
+    for q in protocol.questions:
+        where = f"question '{q.id}'"
+        yield f"{where}.text", q.text
+        yield f"{where}.why", q.why
+        yield f"{where}.help", q.help
+        for cid, label in q.choice_labels.items():
+            yield f"{where}.choices '{cid}'.label", label
+        for key, words in q.readback.items():
+            yield f"{where}.readback.{key}", words
+        for e in q.exceptions:
+            yield f"{where}.exception '{e.id}'.understood", e.understood
+            if e.label is not None:
+                yield f"{where}.exception '{e.id}'.label", e.label
+    for c in protocol.criteria:
+        yield f"criterion '{c.id}'.plain", c.plain
+        yield f"criterion '{c.id}'.reason", c.reason
+
+
+def patient_phrases(protocol: Protocol) -> Iterator[tuple[str, Mapping[str, tuple[str, ...]]]]:
+    """Every list of patients' words the answers are matched with, by language."""
+    for q in protocol.questions:
+        where = f"question '{q.id}'"
+        if q.keywords_by_language:
+            yield f"{where}.keywords", q.keywords_by_language
+        if q.describes:
+            yield f"{where}.describes", q.describes
+        for cid, synonyms in q.synonyms_by_language.items():
+            if synonyms:
+                yield f"{where}.choices '{cid}'.synonyms", synonyms
+        for e in q.exceptions:
+            yield f"{where}.exception '{e.id}'.words", e.words
+            if e.unless:
+                yield f"{where}.exception '{e.id}'.unless", e.unless
+
+
+def missing_translations(protocol: Protocol) -> list[str]:
+    """Each patient-facing text or list of patients' words without one of the trial's languages.
+
+    A text missing a language would be shown in the default language instead, in the middle of a
+    conversation in another one: ``check-trials`` fails on any of these.
+    """
+    problems = []
+    name = protocol.source.name if protocol.source else protocol.id
+    for language in protocol.languages:
+        for where, text in patient_texts(protocol):
+            if language not in text.by_language:
+                problems.append(f"{name}: {where} has no {language} text")
+        for where, phrases in patient_phrases(protocol):
+            if language not in phrases:
+                problems.append(f"{name}: {where} has no {language} words")
+    return problems
+
+
+def language_problems(protocols: list[Protocol], locales: list[str]) -> list[str]:
+    """Every missing translation of every protocol, and each trial language the bot's own words
+    (``bot/locales``) lack."""
+    from bot.messages import DEFAULT_LANGUAGE as WORDS_DEFAULT
+    from bot.messages import catalogue, placeholders
+
+    problems = []
+    default = catalogue(WORDS_DEFAULT)
+    for locale in locales:
+        words = catalogue(locale)
+        for key in default:
+            if key not in words:
+                problems.append(f"bot/locales/{locale}.yml: no '{key}'")
+            elif placeholders(key, locale) != placeholders(key, WORDS_DEFAULT):
+                problems.append(
+                    f"bot/locales/{locale}.yml: '{key}' must fill "
+                    f"{sorted(placeholders(key, WORDS_DEFAULT))}"
+                )
+        if locale != WORDS_DEFAULT:
+            problems += [
+                f"bot/locales/{locale}.yml: no 'medicine_{m.id}' (the name of {m.name})"
+                for m in load_medicines()
+                if f"medicine_{m.id}" not in words
+            ]
+    for protocol in protocols:
+        for language in protocol.languages:
+            if language not in locales:
+                problems.append(
+                    f"{protocol.id}: language '{language}' has no bot/locales/{language}.yml"
+                )
+        problems += missing_translations(protocol)
+    return problems

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot import answers as parse
 from bot.engine import UNKNOWN_MEDICINE, Answer
-from bot.messages import msg
+from bot.messages import catalogue, msg
 from bot.protocol import AnswerException, AnswerType, Question
 
 UNSURE = "unsure"
@@ -246,7 +246,8 @@ def _dose_answer(
     if not named or factor == 1.0:
         return Interpretation(answer, describe(question, equivalent, language))
     understood = msg(
-        "dose_equivalent", language, steroid=named[0].name, mg=_fmt(mg), equivalent=_fmt(equivalent)
+        "dose_equivalent", language, steroid=medicine_name(named[0], language), mg=_fmt(mg),
+        equivalent=_fmt(equivalent),
     )
     return Interpretation(answer, understood)
 
@@ -307,9 +308,15 @@ def _medicine_words(entry: str, language: str) -> str:
     if medicine is None:
         return entry
     return msg(
-        "medicine_with_class", language, name=medicine.name,
+        "medicine_with_class", language, name=medicine_name(medicine, language),
         drug_class=msg(f"class_{medicine.drug_class}", language),
     )
+
+
+def medicine_name(medicine: parse.Medicine, language: str = "en") -> str:
+    """A medicine's name as patients of ``language`` know it: the locale's ``medicine_<id>``, or
+    the table's name (English) where the locale has none."""
+    return catalogue(language).get(f"medicine_{medicine.id}", medicine.name)
 
 
 def readback(question: Question, interpretation: Interpretation, language: str = "en") -> str:
@@ -377,4 +384,9 @@ def describe_days(days: float, language: str = "en") -> str:
 
 
 def _amount(count: float, unit: str, language: str) -> str:
-    return msg("number_with_unit", language, number=_fmt(count), unit=_unit(unit, count, language))
+    """A length of time. A locale may word a unit of time apart from the same unit of a number
+    question (``duration_unit_years``: Chinese says 34 岁 of an age, 2 年 of a length of time)."""
+    words = catalogue(language)
+    key = f"duration_unit_{unit}" + ("" if count == 1 else "_plural")
+    word = words[key] if key in words else _unit(unit, count, language)
+    return msg("number_with_unit", language, number=_fmt(count), unit=word)

@@ -20,9 +20,10 @@ DETAILS = {"first_name": "Maria", "last_name": "Garcia", "email": "maria@example
 
 
 def test_every_consent_in_every_language_has_an_approved_version():
-    assert languages() == ["en"]
+    assert languages() == ["en", "zh"]
     assert consent.unregistered(languages()) == []
     assert consent.wording("screening", "en", trial_code="JY231", trial_id="N").version == "en-1"
+    assert consent.wording("screening", "zh", trial_code="JY231", trial_id="N").version == "zh-1"
 
 
 def test_changed_words_without_a_new_version_fail_the_trial_check(monkeypatch, capsys):
