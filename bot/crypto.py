@@ -222,6 +222,15 @@ def is_encrypted_text(value: str) -> bool:
     return True
 
 
+def is_newest_text(token: str) -> bool:
+    """True if the newest key decrypts ``token`` (rotation leaves such a value as it is)."""
+    try:
+        keyring().fernets[0].decrypt(token.encode("ascii"))
+    except (InvalidToken, UnicodeEncodeError):
+        return False
+    return True
+
+
 def reencrypt_text(token: str) -> str:
     """The same text under the newest key (raises :class:`UnreadableValue` if no key fits)."""
     try:

@@ -9,9 +9,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql import Select
 
 from bot import spool
@@ -329,9 +329,26 @@ def _search_terms(search: str) -> list[str]:
     return [t for t in re.split(r"\s+", search.strip().lower()) if t][:5]
 
 
+def search_matches(lead: Lead, search: str, search_emails: bool = False) -> bool:
+    """Whether ``lead`` matches the words searched for. Every word must be found in a name (or an
+    email, for those allowed to search by email), so a monitor cannot find a patient by guessing
+    an address.
+
+    Names and emails are encrypted at rest, so the search runs here on the decrypted lead, not
+    in SQL (the queue is at most some thousands of leads).
+    """
+    fields = [lead.first_name, lead.last_name] + ([lead.email] if search_emails else [])
+    haystacks = [(f or "").lower() for f in fields]
+    return all(any(term in h for h in haystacks) for term in _search_terms(search))
+
+
 def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
-    """The queue, newest first. Every word searched for must match a name (or an email, for those
-    allowed to search by email), so a monitor cannot find a patient by guessing an address."""
+    """The queue, newest first, filtered by trial, status and date.
+
+    The words of ``filters.search`` are not applied here: names and emails are encrypted, so
+    SQL cannot search them; :func:`search_matches` is applied to the rows (see
+    :func:`queue_leads`).
+    """
     query = (
         select(Lead)
         .options(selectinload(Lead.screening), selectinload(Lead.events))
@@ -345,16 +362,18 @@ def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
         query = query.where(Lead.created_at >= filters.since)
     if filters.until:
         query = query.where(Lead.created_at < filters.until)
-    conditions = []
-    for term in _search_terms(filters.search):
-        fields = [Lead.first_name, Lead.last_name] + ([Lead.email] if search_emails else [])
-        conditions.append(or_(*(func.lower(f).contains(term, autoescape=True) for f in fields)))
-    if conditions:
-        query = query.where(and_(*conditions))
     return query
+
+
+def queue_leads(session: Session, filters: QueueFilters, search_emails: bool = False) -> list[Lead]:
+    """The queue's leads, newest first, with the search applied."""
+    leads = session.execute(queue_query(filters, search_emails)).scalars().all()
+    if not _search_terms(filters.search):
+        return list(leads)
+    return [lead for lead in leads if search_matches(lead, filters.search, search_emails)]
 
 
 def queue_as_dicts(trial_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
     with session_scope() as session:
         filters = QueueFilters(trial_id=trial_id, status=status)
-        return [lead_as_dict(lead) for lead in session.execute(queue_query(filters)).scalars()]
+        return [lead_as_dict(lead) for lead in queue_leads(session, filters)]

@@ -2,8 +2,10 @@
 
 Written in the SQLAlchemy 1.4 style that carries over to 2.0 (``select()``, sessions as context
 managers, ``Mapped`` annotations). Contact details and answers are health data: they are never
-logged, and every column that holds them uses :data:`Sensitive`, the one place to swap in
-encryption at rest.
+logged, and every column that holds them is encrypted at rest (:mod:`bot.sealed`): randomised
+for what is only read back (:data:`Sensitive`, :data:`SensitiveJSON`), deterministic for the
+conversation id, which is looked up by equality (on Twilio it is the patient's phone number).
+SQL cannot search the randomised columns: a comparison on one raises rather than match nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declarative_base, relationship
 
+from bot.sealed import SealedId, SealedJSON, SealedText
+
 # Named constraints, so a migration can alter or drop one on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,8 +41,9 @@ NAMING_CONVENTION = {
 }
 Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
-# Columns holding health data or contact details: one alias, so encryption at rest is one change.
-Sensitive = Text
+# Columns holding health data or contact details: encrypted on write, decrypted on read.
+Sensitive = SealedText
+SensitiveJSON = SealedJSON
 
 
 def utcnow() -> datetime:
@@ -76,7 +81,7 @@ class Screening(Base):
     __tablename__ = "screenings"
 
     id: Mapped[str] = Column(String(32), primary_key=True, default=new_id)
-    conversation_id: Mapped[str] = Column(String(255), nullable=False, index=True)
+    conversation_id: Mapped[str] = Column(SealedId(), nullable=False, index=True)
     trial_id: Mapped[str] = Column(String(64), nullable=False, index=True)
     channel: Mapped[str] = Column(String(32), nullable=False, default="unknown")
     language: Mapped[str] = Column(String(16), nullable=False, default="en")
@@ -113,7 +118,7 @@ class AnswerRow(Base):
     )
     question_id: Mapped[str] = Column(String(64), nullable=False)
     raw_text: Mapped[str] = Column(Sensitive, nullable=False)  # as the patient typed it
-    value: Mapped[Any] = Column(JSON)  # as understood; null when unsure
+    value: Mapped[Any] = Column(SensitiveJSON)  # as understood; null when unsure
     unsure: Mapped[bool] = Column(Boolean, nullable=False, default=False)
     # One of the question's declared exceptions that the patient described: the site confirms.
     exception: Mapped[str | None] = Column(String(64))

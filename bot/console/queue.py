@@ -17,7 +17,7 @@ from bot.console.accounts import staff_names
 from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc
 from bot.console.paging import count_rows, one_page, page_count
 from bot.console.trials import CriterionText
-from bot.leads import QueueFilters, queue_query
+from bot.leads import QueueFilters, queue_leads, queue_query
 from bot.models import Lead
 
 
@@ -77,7 +77,7 @@ class QueuePage:
 def load_queue(session: Session, filters: QueueFilters, sees_contacts: bool) -> list[QueueRow]:
     """Every lead matching the filters (for the CSV export)."""
     names = staff_names(session)
-    leads = session.execute(queue_query(filters, search_emails=sees_contacts)).scalars().all()
+    leads = queue_leads(session, filters, search_emails=sees_contacts)
     return [_row(lead, names, sees_contacts) for lead in leads]
 
 
@@ -85,12 +85,23 @@ def load_queue_page(
     session: Session, filters: QueueFilters, sees_contacts: bool, page: int,
     per_page: int = PER_PAGE,
 ) -> QueuePage:
-    """One page of the queue, newest first; a page past the end shows the last one."""
-    query = queue_query(filters, search_emails=sees_contacts)
-    total = count_rows(session, query)
-    pages = page_count(total, per_page)
-    page = min(max(1, page), pages)
-    leads = session.execute(one_page(query, page, per_page)).scalars().all()
+    """One page of the queue, newest first; a page past the end shows the last one.
+
+    A search is applied to the decrypted leads (names and emails are encrypted at rest), so a
+    searched queue is paged here rather than in SQL.
+    """
+    if filters.search.strip():
+        found = queue_leads(session, filters, search_emails=sees_contacts)
+        total = len(found)
+        pages = page_count(total, per_page)
+        page = min(max(1, page), pages)
+        leads = found[(page - 1) * per_page:page * per_page]
+    else:
+        query = queue_query(filters, search_emails=sees_contacts)
+        total = count_rows(session, query)
+        pages = page_count(total, per_page)
+        page = min(max(1, page), pages)
+        leads = session.execute(one_page(query, page, per_page)).scalars().all()
     names = staff_names(session)
     return QueuePage([_row(lead, names, sees_contacts) for lead in leads], total, page, pages)
 
