@@ -237,7 +237,15 @@ def _tracker_engine(url: str) -> Engine | None:
 
 
 def _sender_ids(conversations: Iterable[str]) -> list[str]:
-    return sorted({transcripts.stored_sender_id(c) for c in conversations})
+    """Every ``sender_id`` these conversations' events may carry: the form the tracker store
+    writes now and, while a key rotation is under way, the older keys' forms."""
+    forms = getattr(transcripts, "stored_sender_ids", None)
+    ids: set[str] = set()
+    for conversation in conversations:
+        ids.add(transcripts.stored_sender_id(conversation))
+        if forms is not None:
+            ids.update(forms(conversation))
+    return sorted(ids)
 
 
 def _delete_tracker_events(engine: Engine, sender_ids: list[str], dry_run: bool) -> int:

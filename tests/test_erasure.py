@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,31 +71,72 @@ def _drop_events(url: str) -> None:
     engine.dispose()
 
 
-async def rasa_says(url: str, conversation_id: str, patient_text: str) -> None:
-    """Save a conversation through Rasa's own SQLTrackerStore, under the stored sender id."""
+def rasa_tracker_store(url: str):
+    """The tracker store endpoints.yml names (Rasa's SQL store, or our subclass of it), on
+    ``url``, and the sender id to give it for a conversation: the plain SQL store is handed the
+    stored form, the way the store that writes the stored form itself would write it."""
+    import importlib
+
+    import yaml
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
 
+    kind = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text())["tracker_store"]["type"]
+    if kind == "SQL":
+        store_class, sender = SQLTrackerStore, transcripts.stored_sender_id
+    else:
+        module, name = kind.rsplit(".", 1)
+        store_class, sender = getattr(importlib.import_module(module), name), str
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=parsed.database)
+        store = store_class(Domain.empty(), dialect="sqlite", db=parsed.database)
     else:
-        store = SQLTrackerStore(
+        store = store_class(
             Domain.empty(), dialect="postgresql", host=parsed.host, port=parsed.port,
             db=parsed.database, username=parsed.username, password=parsed.password,
         )
+    return store, sender
+
+
+async def rasa_says(
+    url: str, conversation_id: str, patient_text: str, at: float | None = None
+) -> None:
+    """Save a message and the reply through the tracker store Rasa is configured with."""
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    at = at or time.time()
+    store, sender = rasa_tracker_store(url)
     tracker = DialogueStateTracker.from_events(
-        transcripts.stored_sender_id(conversation_id),
+        sender(conversation_id),
         [
-            ActionExecuted("action_listen"),
-            UserUttered(patient_text, {"name": "inform", "confidence": 1.0}),
-            BotUttered(f"Thanks, I noted: {patient_text}"),
+            ActionExecuted("action_listen", timestamp=at),
+            UserUttered(patient_text, {"name": "inform", "confidence": 1.0}, timestamp=at + 1),
+            BotUttered(f"Thanks, I noted: {patient_text}", timestamp=at + 2),
         ],
     )
     await store.save(tracker)
     store.engine.dispose()
+
+
+def _sender_ids(conversation_id: str) -> list[str]:
+    forms = getattr(transcripts, "stored_sender_ids", None)
+    return forms(conversation_id) if forms else [transcripts.stored_sender_id(conversation_id)]
+
+
+def raw_tracker_values(url: str, conversations: list[str]) -> set[bytes]:
+    """The stored sender ids and event data of these conversations (ciphertext when the tracker
+    store encrypts), short enough to sit whole in one page."""
+    engine = create_engine(url, future=True)
+    events = transcripts.events
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(events.c.sender_id, events.c.data).where(
+                events.c.sender_id.in_([s for c in conversations for s in _sender_ids(c)])
+            )
+        ).all()
+    engine.dispose()
+    return {_as_bytes(v) for row in rows for v in row if v and len(v) < 1000}
 
 
 def tracker_rows(url: str, conversation_id: str) -> int:
@@ -103,7 +145,7 @@ def tracker_rows(url: str, conversation_id: str) -> int:
         with engine.connect() as connection:
             return connection.execute(
                 select(func.count()).where(
-                    transcripts.events.c.sender_id == transcripts.stored_sender_id(conversation_id)
+                    transcripts.events.c.sender_id.in_(_sender_ids(conversation_id))
                 )
             ).scalar_one()
     finally:
@@ -180,49 +222,36 @@ def spooled() -> list[Path]:
     return spool.pending(leads.LEAD_SPOOL)
 
 
-def raw_values(database_url: str, patient: Patient) -> set[bytes]:
-    """The patient's values as the database stores them (ciphertext when encrypted), read with
-    plain SQL, short enough to sit whole in one page."""
+def raw_values(database_url: str, token: str) -> set[bytes]:
+    """The values of the screenings whose conversation id holds ``token`` (their conversation id,
+    leads' contact details, answers that hold it too) as the database stores them, ciphertext
+    when encrypted, read with plain SQL; short enough to sit whole in one page."""
     engine = create_engine(database_url, future=True)
     values: set[bytes] = set()
     with engine.connect() as connection:
         by_id = dict(connection.execute(text("SELECT id, conversation_id FROM screenings")).all())
-        lead_rows = connection.execute(
-            text("SELECT id, screening_id, first_name, last_name, email, phone FROM leads")
-        ).all()
-        for _lid, sid, *contact in lead_rows:
-            if _is_patients(by_id.get(sid), patient):
+        mine = {sid for sid, cid in by_id.items() if token in _opened(cid, deterministic=True)}
+        values.update(_as_bytes(by_id[sid]) for sid in mine)
+        for sid, *contact in connection.execute(
+            text("SELECT screening_id, first_name, last_name, email, phone FROM leads")
+        ):
+            if sid in mine:
                 values.update(_as_bytes(v) for v in contact)
-                values.add(_as_bytes(by_id[sid]))
         for sid, raw in connection.execute(text("SELECT screening_id, raw_text FROM answers")):
-            if _is_patients(by_id.get(sid), patient) and patient.token in _plain(raw, patient):
+            if sid in mine and token in _opened(raw):
                 values.add(_as_bytes(raw))
     engine.dispose()
     return {v for v in values if v and len(v) < 1000}
 
 
-def _is_patients(conversation, patient: Patient) -> bool:
-    if conversation is None:
-        return False
-    text_value = conversation if isinstance(conversation, str) else conversation.decode()
+def _opened(value, deterministic: bool = False) -> str:
+    """A raw column value in plain text: decrypted if it is a ciphertext."""
+    from bot import crypto
+
+    value = value if isinstance(value, str) else bytes(value).decode("ascii", "replace")
     try:
-        from bot import crypto
-
-        text_value = crypto.decrypt_deterministic(text_value)
-    except Exception:  # noqa: BLE001 - a plaintext id (no encryption yet)
-        pass
-    return patient.token in text_value
-
-
-def _plain(raw, patient: Patient) -> str:
-    value = raw if isinstance(raw, str) else bytes(raw).decode("ascii", "replace")
-    if patient.token in value:
-        return value
-    try:
-        from bot import crypto
-
-        return crypto.decrypt_text(value)
-    except Exception:  # noqa: BLE001 - not a ciphertext
+        return crypto.decrypt_deterministic(value) if deterministic else crypto.decrypt_text(value)
+    except Exception:  # noqa: BLE001 - a plain value (that column is not encrypted)
         return value
 
 
@@ -311,11 +340,15 @@ async def test_erasing_by_phone_leaves_no_row_and_no_byte_of_the_patient(
     patient = await plant("erase", tracker_url, 1234)
     other = await plant("keep", tracker_url, 5678)
     before = store_rows()
-    planted = raw_values(database_url, patient) | {patient.token.encode()}
-    kept = raw_values(database_url, other) | {other.token.encode()}
+    planted = raw_values(database_url, patient.token) | raw_tracker_values(
+        tracker_url, [patient.conversation, patient.second_conversation, patient.whatsapp])
+    # In plain text too: there before only while a column or the tracker store is unencrypted.
+    plain = {v.encode() for v in (patient.token, patient.email, patient.phone)}
+    kept = raw_values(database_url, other.token) | raw_tracker_values(
+        tracker_url, [other.conversation, other.second_conversation, other.whatsapp])
     files = raw_bytes(database_url, tracker_url)
     # Not vacuous: every value looked for is in the files before the erasure.
-    assert all(value in files for value in planted), "a planted value is not in the raw files"
+    assert [v for v in planted if v not in files] == [], "a planted value is not in the files"
     assert len(list(mailer.outbox_dir().glob("*.eml"))) == 4 and len(spooled()) == 2
 
     done = run_cli("erase", "--phone", patient.phone.replace("+44", "+44 "), "--yes")
@@ -362,7 +395,7 @@ async def test_erasing_by_phone_leaves_no_row_and_no_byte_of_the_patient(
 
     # No trace in the raw files, main file and -wal/-shm alike; the other patient's values stay.
     files = raw_bytes(database_url, tracker_url)
-    assert [v for v in planted if v in files] == []
+    assert [v for v in planted | plain if v in files] == []
     assert all(value in files for value in kept)
 
 

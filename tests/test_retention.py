@@ -19,50 +19,30 @@ from bot.db import session_scope
 from bot.models import AnswerRow, OptIn, Screening, VerdictRow
 from bot.protocol import get_protocol
 from bot.questions import interpret
+from tests import test_erasure as support
 from tests.test_actions import may_qualify
-from tests.test_erasure import (  # noqa: F401 - fixtures
-    data_key,
+from tests.test_erasure import (
     printed_counts,
+    rasa_says,
     raw_bytes,
+    raw_tracker_values,
+    raw_values,
     run_cli,
     store_rows,
     tracker_rows,
-    tracker_url,
 )
+
+# The erasure tests' fixtures: a key and a spool of each test's own, and Rasa's tracker store.
+data_key = support.data_key
+tracker_url = support.tracker_url
 
 TRIAL = "NCT06675422"
 DAY = 24 * 3600
 
 
 async def said(url: str, conversation_id: str, text: str, days_ago: float) -> None:
-    """Rasa's own tracker store saves a patient's message and the reply, ``days_ago``."""
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
-    from sqlalchemy.engine import make_url
-
-    from bot import transcripts
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=parsed.database)
-    else:
-        store = SQLTrackerStore(
-            Domain.empty(), dialect="postgresql", host=parsed.host, port=parsed.port,
-            db=parsed.database, username=parsed.username, password=parsed.password,
-        )
-    at = time.time() - days_ago * DAY
-    tracker = DialogueStateTracker.from_events(
-        transcripts.stored_sender_id(conversation_id),
-        [
-            ActionExecuted("action_listen", timestamp=at),
-            UserUttered(text, {"name": "inform", "confidence": 1.0}, timestamp=at + 1),
-            BotUttered(f"Noted: {text}", timestamp=at + 2),
-        ],
-    )
-    await store.save(tracker)
-    store.engine.dispose()
+    """The tracker store saves a patient's message and the reply, ``days_ago``."""
+    await rasa_says(url, conversation_id, text, at=time.time() - days_ago * DAY)
 
 
 def answered(conversation: str, token: str) -> None:
@@ -95,7 +75,7 @@ def screenings_of(conversation: str) -> int:
 @pytest.fixture()
 async def planted(database_url, tracker_url):
     token = uuid.uuid4().hex[:12]
-    c = {name: f"{name}-{token}" for name in
+    c = {name: f"{name}{token}" for name in
          ("old", "old_lead", "recent", "old_optin", "restarted", "orphan_old", "orphan_recent")}
     answered(c["old"], f"old{token}")
     await said(tracker_url, c["old"], f"I am 34, ref old{token}", 100)
@@ -126,7 +106,13 @@ async def test_the_purge_removes_old_screenings_that_never_became_leads(
 ):
     token, c = planted
     before = store_rows()
-    assert f"old{token}".encode() in raw_bytes(database_url, tracker_url)
+    # What goes and what stays, as the files hold it (ciphertext where encrypted).
+    going = raw_values(database_url, f"old{token}") | raw_tracker_values(
+        tracker_url, [c["old"], c["orphan_old"]])
+    staying = raw_values(database_url, f"recent{token}") | raw_tracker_values(
+        tracker_url, [c["recent"]])
+    files = raw_bytes(database_url, tracker_url)
+    assert [v for v in going | staying if v not in files] == [] and going and staying
 
     monkeypatch.setenv("RETENTION_DAYS", "90")
     dry = run_cli("purge", "--dry-run")
@@ -163,8 +149,9 @@ async def test_the_purge_removes_old_screenings_that_never_became_leads(
     assert "older than 90 days" in audit.detail and "screenings 3" in audit.detail
 
     files = raw_bytes(database_url, tracker_url)
+    assert [v for v in going if v in files] == []
     assert f"old{token}".encode() not in files and f"orphan{token}".encode() not in files
-    assert f"recent{token}".encode() in files  # the tracker's plaintext of a kept conversation
+    assert [v for v in staying if v not in files] == []
 
     again = run_cli("purge")
     assert printed_counts(again.stdout, "purged (older than 90 days):")["screenings"] == 0
