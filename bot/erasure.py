@@ -59,8 +59,8 @@ from bot.models import (
 from bot.settings import load_settings
 
 AUDIT_ACTOR = "command line"
-ERASED = "erased"
-PURGED = "purged"
+ERASED = "erased"  # bot.console.audit.Action.ERASED
+PURGED = "purged"  # bot.console.audit.Action.PURGED
 DEFAULT_RETENTION_DAYS = 90
 WHATSAPP = "whatsapp:"  # Rasa's Twilio channel names a WhatsApp conversation "whatsapp:+E164"
 

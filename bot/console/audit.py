@@ -30,6 +30,8 @@ class Action:
     STAFF_DISABLED = "staff_disabled"
     STAFF_ENABLED = "staff_enabled"
     PASSWORD_RESET = "password_reset"
+    ERASED = "erased"  # python -m bot erase: a patient's data, on request (bot/erasure.py)
+    PURGED = "purged"  # python -m bot purge: screenings past RETENTION_DAYS
 
     LABELS = {
         SIGN_IN: "Signed in",
@@ -47,6 +49,8 @@ class Action:
         STAFF_DISABLED: "Staff account disabled",
         STAFF_ENABLED: "Staff account enabled again",
         PASSWORD_RESET: "Password reset",
+        ERASED: "Patient's data erased",
+        PURGED: "Old screenings purged",
     }
 
 
