@@ -1,6 +1,7 @@
 """Patients' answers, read as a careful study coordinator would: measured on a corpus, not by feel.
 
-``tests/corpus/answers_*.yml`` holds patient replies written fresh for this corpus, each with the
+``tests/corpus/answers_<language>_*.yml`` holds patient replies written fresh for this corpus (in
+English, and in Chinese as patients type it on WeChat), each with the
 question it answers, the reading a coordinator would take from it and the verdict that reading
 leads to under the listing. For every case the bot interprets the reply (after the case's earlier
 answers, as the conversation would have them), puts it into a baseline patient whose every other
@@ -13,9 +14,9 @@ answer passes, and the engine judges the criteria that read this question:
 A case is read correctly when the interpretation matches the expected one (or an ``also_ok``
 alternative) and the verdict is that reading's verdict. The suite fails on any false knockout (a
 knockout where no acceptable reading is one) and when fewer than 97% of the cases are read
-correctly. The report (overall accuracy, a table per question, every miss) is printed (``pytest
--s``) and written to ``results/answer_corpus.txt``; ``scripts/answer_corpus_report.py`` prints it
-without pytest.
+correctly, in each language. The report (accuracy per language, a table per question, every miss)
+is printed (``pytest -s``) and written to ``results/answer_corpus.txt``;
+``scripts/answer_corpus_report.py`` prints it without pytest.
 
 ``expect`` keys:
 - ``reask: true``: the bot should ask again (not understood);
@@ -52,10 +53,11 @@ CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 RESULTS_FILE = Path(__file__).resolve().parent.parent / "results" / "answer_corpus.txt"
 TRIAL = "NCT06675422"
 LANGUAGE = "en"
-
-MIN_CASES = 600
-MIN_CASES_PER_QUESTION = 12
+# Cases per language, and per question of the protocol in each language.
+MIN_CASES = {"en": 600, "zh": 300}
+MIN_CASES_PER_QUESTION = {"en": 12, "zh": 6}
 TARGET_ACCURACY = 0.97
+_FILE_LANGUAGE = re.compile(r"answers_([a-z]{2})_")
 
 VERDICTS = ("knockout", "confirm", "pass", "reask")
 EXPECT_KEYS = frozenset(
@@ -100,6 +102,7 @@ class Case:
     text: str
     context: Mapping[str, str]
     readings: tuple[Reading, ...]  # the coordinator's reading first, then the also_ok ones
+    language: str = LANGUAGE  # the conversation's language
 
     @property
     def expected(self) -> Reading:
@@ -136,6 +139,12 @@ class CorpusRun:
     def false_knockouts(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.false_knockout]
 
+    def languages(self) -> list[str]:
+        return sorted({o.case.language for o in self.outcomes}, key=lambda x: (x != LANGUAGE, x))
+
+    def of_language(self, language: str) -> CorpusRun:
+        return CorpusRun([o for o in self.outcomes if o.case.language == language])
+
 
 # ---- loading ------------------------------------------------------------------------------------
 
@@ -156,7 +165,7 @@ def _check_expect(expect: Any, where: str) -> dict[str, Any]:
     return dict(expect)
 
 
-def _case(raw: Any, where: str) -> Case:
+def _case(raw: Any, where: str, language: str = LANGUAGE) -> Case:
     if not isinstance(raw, dict):
         raise CorpusError(f"{where}: a case must be a mapping")
     extra = set(raw) - CASE_KEYS
@@ -188,20 +197,25 @@ def _case(raw: Any, where: str) -> Case:
         isinstance(k, str) and isinstance(v, str) for k, v in context.items()
     ):
         raise CorpusError(f"{where}: context maps question ids to replies as typed")
-    return Case(where, str(raw["q"]), raw["text"], dict(context), tuple(readings))
+    return Case(where, str(raw["q"]), raw["text"], dict(context), tuple(readings), language)
 
 
 def load_corpus(directory: Path = CORPUS_DIR) -> list[Case]:
-    """Every case of every ``answers_*.yml`` file, in file order."""
+    """Every case of every ``answers_<language>_*.yml`` file, in file order."""
     cases: list[Case] = []
     for path in sorted(directory.glob("answers_*.yml")):
+        named = _FILE_LANGUAGE.match(path.name)
+        if named is None:
+            raise CorpusError(f"{path.name}: name it answers_<language>_<topic>.yml")
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text)
         data = yaml.safe_load(text)
         if node is None or not isinstance(data, list):
             raise CorpusError(f"{path.name}: expected a list of cases")
         for item, raw in zip(node.value, data, strict=True):
-            cases.append(_case(raw, f"{path.name}:{item.start_mark.line + 1}"))
+            cases.append(
+                _case(raw, f"{path.name}:{item.start_mark.line + 1}", named.group(1))
+            )
     return cases
 
 
@@ -325,11 +339,11 @@ def run_case(protocol: Protocol, case: Case, baseline: Mapping[str, Answer]) -> 
         except KeyError:
             missing = f"context question '{qid}' not in the protocol"
             return Outcome(case, "-", "reask", False, missing)
-        read = interpret(earlier, text, LANGUAGE, answers)
+        read = interpret(earlier, text, case.language, answers)
         if read is None:
             return Outcome(case, "-", "reask", False, f"context {qid}: {text!r} not understood")
         answers[qid] = read.answer
-    interpretation = interpret(question, case.text, LANGUAGE, answers)
+    interpretation = interpret(question, case.text, case.language, answers)
     if interpretation is None:
         verdict = "reask"
     else:
@@ -349,10 +363,15 @@ def run_corpus(protocol: Protocol | None = None, cases: Sequence[Case] | None = 
 
 
 def format_report(run: CorpusRun) -> str:
+    """The report of each language in turn."""
+    return "\n".join(_format_language(run.of_language(lang), lang) for lang in run.languages())
+
+
+def _format_language(run: CorpusRun, language: str) -> str:
     total = len(run.outcomes)
     correct = sum(o.correct for o in run.outcomes)
     lines = [
-        f"Answer corpus ({TRIAL}, {LANGUAGE}): {total} answers, {correct} read as a coordinator "
+        f"Answer corpus ({TRIAL}, {language}): {total} answers, {correct} read as a coordinator "
         f"would: {run.accuracy:.1%} (target {TARGET_ACCURACY:.0%}); "
         f"false knockouts: {len(run.false_knockouts)} (target 0)",
         "",
@@ -406,13 +425,22 @@ def corpus_run(protocol: Protocol, corpus: list[Case]) -> CorpusRun:
     return run
 
 
-def test_the_corpus_has_at_least_600_answers_and_12_for_every_question(
+@pytest.mark.parametrize("language", sorted(MIN_CASES))
+def test_the_corpus_has_enough_answers_in_each_language_for_every_question(
+    protocol: Protocol, corpus: list[Case], language: str
+) -> None:
+    """At least 600 English answers and 12 for every question; 300 Chinese and 6 for each."""
+    cases = [c for c in corpus if c.language == language]
+    assert len(cases) >= MIN_CASES[language]
+    counts = Counter(c.question for c in cases)
+    least = MIN_CASES_PER_QUESTION[language]
+    thin = {q.id: counts[q.id] for q in protocol.questions if counts[q.id] < least}
+    assert not thin, f"{language}: questions with fewer than {least} answers: {thin}"
+
+
+def test_every_case_answers_a_question_of_the_protocol(
     protocol: Protocol, corpus: list[Case]
 ) -> None:
-    assert len(corpus) >= MIN_CASES
-    counts = Counter(c.question for c in corpus)
-    thin = {q.id: counts[q.id] for q in protocol.questions if counts[q.id] < MIN_CASES_PER_QUESTION}
-    assert not thin, f"questions with fewer than {MIN_CASES_PER_QUESTION} answers: {thin}"
     strays = sorted({c.question for c in corpus} - {q.id for q in protocol.questions})
     assert not strays, f"answers to questions the protocol does not ask: {strays}"
 
@@ -452,10 +480,13 @@ def test_no_answer_in_the_corpus_turns_away_a_patient_a_coordinator_would_keep(
     assert not bad, "false knockouts:\n" + "\n".join(bad)
 
 
+@pytest.mark.parametrize("language", sorted(MIN_CASES))
 def test_at_least_97_percent_of_the_corpus_is_read_as_a_coordinator_would(
-    corpus_run: CorpusRun,
+    corpus_run: CorpusRun, language: str
 ) -> None:
-    assert corpus_run.accuracy >= TARGET_ACCURACY, (
-        f"{corpus_run.accuracy:.1%} read as a coordinator would; "
-        f"{len(corpus_run.misses)} misses in {RESULTS_FILE}"
+    run = corpus_run.of_language(language)
+    assert run.outcomes, f"no {language} answers in the corpus"
+    assert run.accuracy >= TARGET_ACCURACY, (
+        f"{language}: {run.accuracy:.1%} read as a coordinator would; "
+        f"{len(run.misses)} misses in {RESULTS_FILE}"
     )

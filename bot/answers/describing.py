@@ -15,6 +15,7 @@ from datetime import date
 from typing import Literal
 
 from bot.answers.text import normalise
+from bot.answers.words import word_list
 
 # Words just before a phrase that deny it: "never had a stroke", "no epilepsy".
 _DENIALS = frozenset(
@@ -48,6 +49,8 @@ _QUALIFIED = re.compile(
     r"(?<!\w)(?:but|though|although|however|except|controlled|under control|gone now|"
     r"cleared|cured|resolved|settled|in remission|fine now|vaccinated against)(?!\w)"
 )
+# A question about another person: the patient's parent or guardian.
+_ASKS_ABOUT_SOMEONE_ELSE = re.compile(r"(?<!\w)(?:parent|guardian)s?(?!\w)", re.IGNORECASE)
 _ME_TOO = re.compile(
     r"(?<!\w)(?:me too|so did i|so have i|i also|i did too|i have too|me as well)(?!\w)"
 )
@@ -61,7 +64,29 @@ _ONLY_OTHER = re.compile(
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _CLAUSE = re.compile(r"[,;.!?:，。；！？]")
-_CJK_DENIALS = ("不是", "没有", "没", "并非", "无")
+# Languages without spaces: their denials and the people a reply may be about, from the words
+# files ("没有癫痫", "我爸爸中风过").
+_CJK_DENIALS = tuple(word_list("denials"))
+_CJK_SOMEONE_ELSE = tuple(word_list("someone_else"))
+_CJK_SOMEONE_ELSE_HAS = tuple(sorted(word_list("someone_else_has"), key=len, reverse=True))
+
+
+def _cjk_of_someone_else(clause: str) -> bool:
+    """ "我爸爸中风过", "妈妈有类风湿": a person, then only words saying they have it. Not "妈妈在我
+    身边" (the person is what the question asks about)."""
+    for who in _CJK_SOMEONE_ELSE:
+        at = clause.rfind(who)
+        if at < 0:
+            continue
+        between = clause[at + len(who) :]
+        while between:
+            word = next((w for w in _CJK_SOMEONE_ELSE_HAS if between.startswith(w)), None)
+            if word is None:
+                break
+            between = between[len(word) :]
+        if not between.strip():
+            return True
+    return False
 
 
 def _at(phrase: str, text: str) -> int | None:
@@ -84,7 +109,9 @@ def _denied(text: str, start: int) -> bool:
 def _of_someone_else(text: str, start: int) -> bool:
     """Whether the clause before ``start`` says it of someone else: "my dad had a stroke"."""
     clause = re.split(r"(?<!\w)(?:and|but)(?!\w)", _CLAUSE.split(text[:start])[-1])[-1]
-    return _SOMEONE_ELSE.search(clause) is not None
+    if _SOMEONE_ELSE.search(clause) is not None:
+        return True
+    return _cjk_of_someone_else(re.split("和|还有|但是|不过|我自己|自己", clause)[-1])
 
 
 def mentions(text: str, phrase: str) -> bool:
@@ -93,10 +120,10 @@ def mentions(text: str, phrase: str) -> bool:
     return at is not None and not _denied(text, at)
 
 
-def _named(text: str, phrase: str) -> int | None:
+def _named(text: str, phrase: str, others: bool = True) -> int | None:
     """Where ``text`` names ``phrase`` of the patient, not denied; else None."""
     at = _at(phrase, text)
-    if at is None or _denied(text, at) or _of_someone_else(text, at):
+    if at is None or _denied(text, at) or (others and _of_someone_else(text, at)):
         return None
     return at
 
@@ -217,16 +244,20 @@ def describes(
     with a leading "!" ("!formula fed") answers no, and next to something asked about is
     "unsure". "Only X" naming none of the phrases ("migraines only", "just a cold") is a "no"."""
     t = normalise(text)
+    # "My mum is with me" answers a question about a parent: there a reply about someone else
+    # is not someone else's illness.
+    others = not (asked and _ASKS_ABOUT_SOMEONE_ELSE.search(asked))
     # "!formula fed": words that answer no. With something the question asks about, unsure.
-    denies = any(_named(t, p[1:]) is not None for p in phrases if p.startswith("!"))
+    denies = any(_named(t, p[1:], others) is not None for p in phrases if p.startswith("!"))
     phrases = [p for p in phrases if not p.startswith("!")]
     if denies:
-        asked_named = any(_named(t, p.removeprefix("?")) is not None for p in phrases)
+        asked_named = any(_named(t, p.removeprefix("?"), others) is not None for p in phrases)
         return "unsure" if asked_named else "no"
     if (
-        not any(_named(t, p.removeprefix("?")) is not None for p in phrases)
+        not any(_named(t, p.removeprefix("?"), others) is not None for p in phrases)
         and any(
             _at(p.removeprefix("?"), t) is not None
+            and others
             and _of_someone_else(t, _at(p.removeprefix("?"), t) or 0)
             for p in phrases
         )
@@ -234,11 +265,13 @@ def describes(
     ):
         return "no"  # "my dad had a stroke": someone else's, and nothing of the patient's
     named_at = [
-        at for at in (_named(t, p) for p in phrases if not p.startswith("?")) if at is not None
+        at
+        for at in (_named(t, p, others) for p in phrases if not p.startswith("?"))
+        if at is not None
     ]
     if not named_at:
         # "?bipolar": something the site must judge, never a yes by itself.
-        if any(_named(t, p[1:]) is not None for p in phrases if p.startswith("?")):
+        if any(_named(t, p[1:], others) is not None for p in phrases if p.startswith("?")):
             return "unsure"
         return "no" if _ONLY_OTHER.search(t) else None
     when = "yes"

@@ -237,6 +237,7 @@ _STOPPED_AFTER = re.compile(
     r"|no longer|not any ?more|not now|off it|off them|used to|in the past|previously|formerly"
     r"|(?:not|n't)(?: [^\W_]+){0,3} any ?more)"
     r"|(?<!没)(?<!不)(?<!没有)停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|"
+    r"打完|用完|吃完|结束了|疗程结束|"
     r"曾经|还没(?!停|有停)|还未|尚未|没开始"
 )
 _STOPPED_AFTER_WORDS = 8  # how far after the last name a "stopped" still refers to it
@@ -518,6 +519,7 @@ _CJK_FILLER = _word_set(
     以后 之后 然后 后来 去年 今年 前年 明年 上个月 下个月 这个月 上周 下周 本周 名字 时候
     时间 一段时间 段 准备 打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它
     东西 药片 处方 医院 复查 检查 要 需要 效果 不错 挺好 很好 有效 类 改 还没 尚未
+    完 打完 用完 吃完 结束 疗程 过 吃过 用过 打过 已 早就 就 早 晚 中午 睡前 各 每次
     """
 )
 _CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)

@@ -56,6 +56,9 @@ class Lexicon:
     forms: Mapping[str, tuple[tuple[str, str], ...]]  # kind -> (form, meaning), longest first
     pattern: Mapping[str, re.Pattern[str]]  # kind -> one regex of every form and numeral run
     alone: Mapping[str, Mapping[str, str]]  # kind -> a whole reply -> what it means
+    # kind -> (forms that answer only at the start of a clause, words that may come before them)
+    clause_start: Mapping[str, tuple[frozenset[str], tuple[str, ...]]]
+    lists: Mapping[str, tuple[str, ...]]  # named word lists other parsers read
 
     def applies_to(self, text: str) -> bool:
         return self.script.search(text) is not None
@@ -118,7 +121,11 @@ def _literal_length(form: str) -> int:
 
 def _form_regex(form: str, numerals: _Numerals | None, index: int) -> str:
     number = r"\d+(?:\.\d+)?"
+    year = r"(?:19|20)\d\d(?!\d)"
     if numerals is not None:
+        # A year said digit by digit: "二零二三".
+        digits = "".join(sorted(numerals.digits))
+        year = rf"(?:{year}|[{re.escape(digits)}]{{4}}(?![{re.escape(digits)}]))"
         number = rf"(?:{number}|{numerals.run}+(?:{re.escape(numerals.point)}{numerals.run}+)?)"
     parts = re.split(r"(\{n\}|\{year\})", form)
     out = []
@@ -126,7 +133,7 @@ def _form_regex(form: str, numerals: _Numerals | None, index: int) -> str:
         if part == _NUMBER_SLOT:
             out.append(rf"(?P<n{index}_{len(out)}>{number})")
         elif part == _YEAR_SLOT:
-            out.append(rf"(?P<y{index}_{len(out)}>(?:19|20)\d\d)(?!\d)")
+            out.append(rf"(?P<y{index}_{len(out)}>{year})")
         elif part:
             out.append(re.escape(part))
     return "".join(out)
@@ -175,6 +182,22 @@ def load_lexicon(path: Path) -> Lexicon:
         kind: {form: str(meaning) for meaning, fs in table.items() for form in fs}
         for kind, table in alone_raw.items()
     }
+    starts_raw = data.get("clause_start") or {}
+    if not isinstance(starts_raw, dict) or set(starts_raw) - KINDS:
+        raise WordsError(f"{where}: clause_start maps a kind of answer to forms and after")
+    clause_start = {
+        kind: (
+            frozenset(str(f) for f in entry.get("forms") or ()),
+            tuple(sorted((str(w) for w in entry.get("after") or ()), key=len, reverse=True)),
+        )
+        for kind, entry in starts_raw.items()
+    }
+    lists_raw = data.get("lists") or {}
+    if not isinstance(lists_raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(w, str) and w for w in v)
+        for v in lists_raw.values()
+    ):
+        raise WordsError(f"{where}: lists maps a name to a list of words")
     return Lexicon(
         path.stem,
         script_re,
@@ -183,6 +206,8 @@ def load_lexicon(path: Path) -> Lexicon:
         forms,
         {kind: _compile(forms[kind], numerals) for kind in KINDS},
         alone_forms,
+        clause_start,
+        {str(k): tuple(v) for k, v in lists_raw.items()},
     )
 
 
@@ -196,13 +221,19 @@ def lexicon(language: str) -> Lexicon | None:
     return next((lx for lx in lexicons() if lx.language == language), None)
 
 
+def word_list(name: str) -> tuple[str, ...]:
+    """The words every language gives under ``name`` (``lists`` in the words files): for
+    parsers that look for words rather than rewrite them, such as ``describing``."""
+    return tuple(w for lx in lexicons() for w in lx.lists.get(name, ()))
+
+
 # ---- numerals ------------------------------------------------------------------------------------
 
 
 def numeral_value(run: str, numerals: _Numerals) -> str:
     """Digits for a run of numerals: "三十四" is "34", "一百零五" "105", "两千" "2000",
     "二零二三" "2023" (a year said digit by digit), "七点五" "7.5"; "三四" (three or four) is
-    "3 or 4", so that the parsers see two numbers and ask again."""
+    "3 or 4" and "三四十" "30 or 40", so that the parsers see two numbers and ask again."""
     if numerals.point and numerals.point in run:
         whole, _, decimals = run.partition(numerals.point)
         if decimals and all(c in numerals.digits for c in decimals):
@@ -215,6 +246,13 @@ def numeral_value(run: str, numerals: _Numerals) -> str:
         if len(values) == 2 and abs(int(values[0]) - int(values[1])) == 1:
             return f"{values[0]} or {values[1]}"  # "三四个月": three or four months
         return "".join(values)
+    for i in range(len(run) - 1):
+        a, b = run[i], run[i + 1]
+        if numerals.digits.get(a) and numerals.digits.get(b):
+            # "三四十" (thirty or forty), "十七八" (seventeen or eighteen): a range, not one number.
+            first = numeral_value(run[:i + 1] + run[i + 2 :], numerals)
+            second = numeral_value(run[:i] + run[i + 1 :], numerals)
+            return f"{first} or {second}"
     total = 0
     section = 0
     current: int | None = None
@@ -254,11 +292,15 @@ def _rewrite(text: str, lx: Lexicon, kind: str) -> str:
             return raw
         return numeral_value(raw, numerals)
 
+    starts, after = lx.clause_start.get(kind, (frozenset(), ()))
+
     def replace(m: re.Match[str]) -> str:
         name = m.lastgroup or ""
         if name == "num":
             return f" {number(m.group('num'))} "
         index = int(name[1:])
+        if forms[index][0] in starts and not _starts_clause(m.string[: m.start()], after):
+            return " "  # "甲状腺有结节": a "have" inside a sentence, not a yes
         meaning = forms[index][1]
         slots = [
             (k, v)
@@ -290,6 +332,21 @@ def alone(text: str, kind: str) -> str | None:
             if t in forms:
                 return forms[t]
     return None
+
+
+_CLAUSE_MARK = re.compile(r"[,.;:!?\s，。；：！？、]")
+
+
+def _starts_clause(before: str, after: tuple[str, ...]) -> bool:
+    """Whether only words of ``after`` ("我", "嗯", "以前") stand between the last clause mark and
+    here. ``before`` is the text up to here, rewritten as far as it goes."""
+    rest = _CLAUSE_MARK.split(before)[-1]
+    while rest:
+        word = next((w for w in after if rest.endswith(w)), None)
+        if word is None:
+            return False
+        rest = rest[: -len(word)]
+    return True
 
 
 def canonical(text: str, kind: str) -> str:
