@@ -125,8 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     import bot.console.cli  # noqa: F401
     import bot.deploy.cli  # noqa: F401
     import bot.erasure_cli  # noqa: F401
+    import bot.rotation  # noqa: F401 - rotate-keys, new-data-key
     import bot.site.cli  # noqa: F401
+    from bot.files import restrict_umask
 
+    # Whatever this command and its children create (databases, logs, keys) is the service
+    # user's alone.
+    restrict_umask()
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

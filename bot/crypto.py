@@ -52,9 +52,10 @@ _SIV_ASSOCIATED_DATA = [b"prescreen deterministic v1"]
 class UnreadableValue(RuntimeError):
     """A stored value that no key in DATA_KEYS decrypts."""
 
-    def __init__(self) -> None:
+    def __init__(self, where: str = "") -> None:
         super().__init__(
-            "a stored value cannot be decrypted with any key in DATA_KEYS: the key it was "
+            f"a stored value{f' ({where})' if where else ''} cannot be decrypted with any key "
+            "in DATA_KEYS: the key it was "
             "encrypted with was removed before `python -m bot rotate-keys` re-encrypted it. Put "
             "the old key back at the end of DATA_KEYS (or, if this installation used the "
             "generated key, the content of var/data-key), run `python -m bot rotate-keys`, "

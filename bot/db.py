@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.files import private_sqlite
 from bot.settings import PROJECT_ROOT, load_settings
 
 _lock = threading.Lock()
@@ -46,13 +47,18 @@ def get_engine(url: str | None = None) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                path = url.removeprefix("sqlite:///")
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(
                     url,
                     future=True,
                     connect_args={"check_same_thread": False},
                     hide_parameters=True,  # SQL errors must not carry answers into logs
                 )
+                if path and path != ":memory:" and not path.startswith("file:"):
+                    # Readable by the service's user only (the -wal and -shm files SQLite
+                    # creates take the database file's mode).
+                    event.listen(engine, "connect", lambda *_: private_sqlite(path))
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(
@@ -66,9 +72,11 @@ def get_engine(url: str | None = None) -> Engine:
 def init_db(url: str | None = None) -> Engine:
     """Bring the store's schema up to date: the Alembic migrations in ``bot/migrations/``."""
     from bot import schema
+    from bot.rotation import check_keys
 
     engine = get_engine(url)
     schema.upgrade(engine)
+    check_keys(engine)  # a key removed too early fails here, clearly, not as lost patients
     return engine
 
 

@@ -28,10 +28,18 @@ def restrict_umask() -> int:
 
 
 def private_dir(path: Path | str) -> Path:
-    """Create ``path`` (and parents) if needed and make it 0700."""
+    """Create ``path`` (and parents) if needed and make it 0700.
+
+    A directory that is shared by design is left as it is: one with the sticky bit (``/tmp``),
+    or one this user does not own (a database put straight into such a folder still has its
+    own files made 0600).
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
+    info = path.stat()
+    if info.st_mode & stat.S_ISVTX or info.st_uid != os.getuid():
+        return path
+    if stat.S_IMODE(info.st_mode) != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path
 

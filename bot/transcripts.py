@@ -4,6 +4,11 @@ Rasa writes one row per event: ``type_name`` 'user' for what the patient sent (`
 how NLU parsed it), 'bot' for what the bot said (``data.text``, buttons in ``data.data``). This
 module reads them with plain SQLAlchemy Core, without Rasa, read-only: SQLite files are opened in
 read-only mode so the console can never change the transcript store.
+
+The tracker store (``channels/tracker_store.py``) keeps every event encrypted: ``sender_id``
+deterministically (AES-SIV, :func:`stored_sender_id`), ``data``, ``intent_name`` and
+``action_name`` randomised (Fernet). The :data:`events` table here has the raw columns, so what
+it reads is ciphertext, decrypted below; only ``id``, ``type_name`` and ``timestamp`` are plain.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, cr
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from bot import crypto
 from bot.settings import PROJECT_ROOT, load_settings
 
 metadata = MetaData()
 
-# The columns of Rasa 3.6's SQLTrackerStore.SQLEvent.
+# The columns of Rasa 3.6's SQLTrackerStore.SQLEvent, raw: the sealed ones hold ciphertext.
 events = Table(
     "events",
     metadata,
@@ -114,12 +120,34 @@ def _buttons(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def stored_sender_id(conversation_id: str) -> str:
-    """The ``sender_id`` the tracker store keeps for a conversation.
+    """The ``sender_id`` the tracker store writes for a conversation (under the newest key).
 
-    Every query of the ``events`` table by conversation goes through here, so that the form the
-    tracker store writes it in (plain today) is decided in one place.
+    Every query of the ``events`` table by conversation goes through here or through
+    :func:`stored_sender_ids`, so the form the tracker store writes it in is decided in one place.
     """
-    return conversation_id
+    return crypto.encrypt_deterministic(conversation_id)
+
+
+def stored_sender_ids(conversation_id: str) -> list[str]:
+    """Every ``sender_id`` a conversation's events may carry: its ciphertext under each key in
+    ``DATA_KEYS``, newest first (rows not yet re-encrypted by ``rotate-keys`` carry an older one).
+    """
+    return crypto.deterministic_forms(conversation_id)
+
+
+def conversation_of(sender_id: str) -> str:
+    """The conversation id a stored ``sender_id`` stands for."""
+    return crypto.decrypt_deterministic(sender_id)
+
+
+def open_event(raw: str | None) -> dict[str, Any]:
+    """An event's ``data`` as Rasa wrote it, decrypted."""
+    return _data(crypto.decrypt_text(raw) if raw else None)
+
+
+def open_name(raw: str | None) -> str | None:
+    """An event's ``intent_name`` or ``action_name``, decrypted."""
+    return crypto.decrypt_text(raw) if raw else None
 
 
 def read(conversation_id: str, url: str | None = None) -> Transcript:
@@ -128,7 +156,7 @@ def read(conversation_id: str, url: str | None = None) -> Transcript:
     query = (
         select(events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data)
         .where(
-            events.c.sender_id == stored_sender_id(conversation_id),
+            events.c.sender_id.in_(stored_sender_ids(conversation_id)),
             events.c.type_name.in_(("user", "bot")),
         )
         .order_by(events.c.timestamp, events.c.id)
@@ -143,7 +171,7 @@ def read(conversation_id: str, url: str | None = None) -> Transcript:
     messages: list[Message] = []
     payloads: dict[str, str] = {}  # the last bot message's buttons: payload -> title
     for type_name, timestamp, intent_name, raw in rows:
-        data = _data(raw)
+        data = open_event(raw)
         at = datetime.fromtimestamp(timestamp or 0, tz=timezone.utc)
         text = str(data.get("text") or "")
         if type_name == "bot":
@@ -155,7 +183,9 @@ def read(conversation_id: str, url: str | None = None) -> Transcript:
             if text or buttons:
                 messages.append(Message("bot", text, at, buttons=titles))
         else:
-            intent = intent_name or ((data.get("parse_data") or {}).get("intent") or {}).get("name")
+            intent = open_name(intent_name) or (
+                (data.get("parse_data") or {}).get("intent") or {}
+            ).get("name")
             messages.append(
                 Message("patient", text, at, tapped=payloads.get(text), intent=intent)
             )

@@ -81,3 +81,145 @@ def test_a_malformed_key_is_refused_clearly(monkeypatch) -> None:
     with pytest.raises(crypto.KeyConfigError, match="new-data-key"):
         crypto.encrypt_text("x")
     crypto.forget_keys()
+
+
+# --- the store: what the real store functions write is ciphertext in the raw files -------------
+
+PHONE_CONVERSATION = "+15557654321"  # on Twilio the conversation id is the patient's number
+OTHER_CONVERSATION = "whatsapp:+15550009999"
+PLANTED = ("Zebulon", "Quixotic", "zebulon.quixotic@example.org", "13912345678", "Benlysta",
+           "cellcept", "5557654321", "5550009999", "Klingon", "Called back about")
+
+
+async def plant_patient_data() -> str:
+    """A screening that may qualify (conversation id = a phone number), its lead with a note and
+    an opt-in, and a second screening answered "I take Benlysta"; returns the lead's id."""
+    from bot import leads
+    from tests.test_actions import may_qualify, reply, start
+
+    await may_qualify(PHONE_CONVERSATION)  # its medicines answer is "prednisone and cellcept"
+    details = leads.ContactDetails(
+        "Zebulon", "Quixotic", "zebulon.quixotic@example.org", "+8613912345678", "Klingon"
+    )
+    lead_id = leads.create_lead(PHONE_CONVERSATION, details, "consent wording")
+    leads.add_note(lead_id, "Called back about the visit", "cora@site.example")
+    leads.save_optin(PHONE_CONVERSATION, "NCT06675422", "zebulon.quixotic@example.org", "optin")
+    await start(OTHER_CONVERSATION)
+    await reply("I take Benlysta", OTHER_CONVERSATION)
+    return lead_id
+
+
+def raw_sqlite_bytes(database: Path) -> bytes:
+    """The database file and its write-ahead log, as any local user would read them."""
+    return b"".join(
+        p.read_bytes() for p in (database, Path(f"{database}-wal"), Path(f"{database}-journal"))
+        if p.exists()
+    )
+
+
+def raw_store_columns(url: str) -> list[str]:
+    """Every text value of the patient tables, read with plain SQL (no ORM types)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    values: list[str] = []
+    try:
+        with engine.connect() as connection:
+            for table in ("screenings", "answers", "verdicts", "leads", "lead_events", "optins",
+                          "outbox"):
+                for row in connection.execute(text(f"SELECT * FROM {table}")):
+                    values.extend(str(v) for v in row if v is not None)
+    finally:
+        engine.dispose()
+    return values
+
+
+def assert_nothing_planted_in(blob: str | bytes, where: str) -> None:
+    for value in PLANTED:
+        needle = value.encode() if isinstance(blob, bytes) else value
+        haystack = blob.lower() if isinstance(blob, bytes) else blob.lower()
+        assert needle.lower() not in haystack, f"{value!r} is readable in {where}"
+
+
+async def test_contact_details_answers_and_ids_are_ciphertext_in_the_store(keys, database_url):
+    from sqlalchemy import select
+
+    from bot import leads, screenings
+    from bot.db import session_scope
+    from bot.models import AnswerRow, Lead, Screening
+
+    lead_id = await plant_patient_data()
+
+    # Plain SQL sees only ciphertext, on SQLite and PostgreSQL alike.
+    values = raw_store_columns(database_url)
+    assert_nothing_planted_in("\n".join(values), "the store's columns")
+    assert any(v.startswith("d1.") for v in values)  # the conversation ids, deterministic
+    if database_url.startswith("sqlite:///"):
+        database = Path(database_url.removeprefix("sqlite:///"))
+        assert_nothing_planted_in(raw_sqlite_bytes(database), "the SQLite file or its WAL")
+
+    # The application reads everything back, and finds a screening by its conversation id.
+    assert screenings.snapshot(PHONE_CONVERSATION).status == "may_qualify"
+    with session_scope() as session:
+        screening = session.execute(
+            select(Screening).where(Screening.conversation_id == PHONE_CONVERSATION)
+        ).scalar_one()
+        raw = {r.question_id: r for r in screening.answers}
+        assert raw["lupus_meds"].raw_text == "prednisone and cellcept"
+        assert "prednisone" in raw["lupus_meds"].value
+        other = session.execute(
+            select(AnswerRow).join(Screening)
+            .where(Screening.conversation_id == OTHER_CONVERSATION)
+        ).scalars().all()
+        assert [a.raw_text for a in other] == ["I take Benlysta"]
+        lead = session.get(Lead, lead_id)
+        assert (lead.first_name, lead.email, lead.phone, lead.other_language) == (
+            "Zebulon", "zebulon.quixotic@example.org", "+8613912345678", "Klingon")
+    queued = leads.queue_as_dicts()
+    assert queued[0]["notes"][0]["note"] == "Called back about the visit"
+    assert queued[0]["conversation_id"] == PHONE_CONVERSATION
+
+
+def test_sql_refuses_to_compare_an_encrypted_column(keys, database_url) -> None:
+    from sqlalchemy import select
+
+    from bot.models import Lead
+    from bot.sealed import EncryptedComparisonError
+
+    with pytest.raises(EncryptedComparisonError, match="encrypted at rest"):
+        select(Lead).where(Lead.email == "zebulon.quixotic@example.org")
+    with pytest.raises(EncryptedComparisonError):
+        select(Lead).where(Lead.first_name.contains("Zeb"))
+
+
+async def test_the_console_search_finds_a_lead_by_name_and_by_email(keys, database_url) -> None:
+    from bot.db import session_scope
+    from bot.leads import QueueFilters, queue_leads
+
+    lead_id = await plant_patient_data()
+    with session_scope() as session:
+        def found(search: str, emails: bool = False) -> list[str]:
+            return [lead.id for lead in queue_leads(session, QueueFilters(search=search), emails)]
+
+        assert found("zebulon") == [lead_id]
+        assert found("QUIXOTIC zeb") == [lead_id]
+        assert found("zebulon.quixotic@example") == []  # a monitor cannot search by email
+        assert found("zebulon.quixotic@example", emails=True) == [lead_id]
+        assert found("nobody") == []
+
+
+def test_database_files_and_their_folder_are_the_service_users_alone(keys, tmp_path) -> None:
+    from bot import db
+
+    url = f"sqlite:///{tmp_path / 'store' / 'prescreen.db'}"
+    try:
+        engine = db.init_db(url)
+        with engine.connect() as connection:  # open: its -wal and -shm files exist meanwhile
+            connection.exec_driver_sql("SELECT count(*) FROM screenings").scalar_one()
+            files = list((tmp_path / "store").iterdir())
+            assert {p.name for p in files} >= {"prescreen.db", "prescreen.db-wal"}
+            for path in files:
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+        assert stat.S_IMODE((tmp_path / "store").stat().st_mode) == 0o700
+    finally:
+        db.dispose_all()

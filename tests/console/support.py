@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
+from bot import crypto
 from bot.db import session_scope
 from bot.models import AnswerRow, Lead, LeadEvent, Screening, VerdictRow
 
@@ -36,7 +37,7 @@ CREATE TABLE events (
 
 @dataclass
 class Tracker:
-    """Writes events the way Rasa's SQL tracker store does."""
+    """Writes events the way the encrypted tracker store (channels/tracker_store.py) does."""
 
     url: str
 
@@ -51,18 +52,23 @@ class Tracker:
             data = {"event": "bot", "timestamp": at.timestamp(), "text": text_,
                     "data": {"buttons": buttons, "elements": None, "quick_replies": None}}
             row = {"type_name": "bot", "intent_name": None, "action_name": None}
+        def seal(value: str | None) -> str | None:
+            return None if value is None else crypto.encrypt_text(value)
+
         engine = create_engine(self.url)
         with engine.begin() as connection:
             connection.execute(
                 text("INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
                      "action_name, data) VALUES (:s, :t, :ts, :i, :a, :d)"),
-                {"s": sender, "t": row["type_name"], "ts": at.timestamp(),
-                 "i": row["intent_name"], "a": row["action_name"], "d": json.dumps(data)},
+                {"s": crypto.encrypt_deterministic(sender), "t": row["type_name"],
+                 "ts": at.timestamp(), "i": seal(row["intent_name"]),
+                 "a": seal(row["action_name"]), "d": seal(json.dumps(data))},
             )
             connection.execute(
                 text("INSERT INTO events (sender_id, type_name, timestamp, action_name, data) "
-                     "VALUES (:s, 'action', :ts, 'action_listen', '{}')"),
-                {"s": sender, "ts": at.timestamp()},
+                     "VALUES (:s, 'action', :ts, :a, :d)"),
+                {"s": crypto.encrypt_deterministic(sender), "ts": at.timestamp(),
+                 "a": seal("action_listen"), "d": seal("{}")},
             )
         engine.dispose()
 
