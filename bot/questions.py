@@ -150,7 +150,9 @@ def interpret(
 
 _LOWER_BOUND = re.compile(
     r"(?<!\w)(?:more than|over|at least|or more|or longer|longer than|plus|upwards of|"
-    r"in excess of|no less than|not less than)(?!\w)|\+|以上|多于|超过|至少"
+    r"in excess of|no less than|not less than)(?!\w)|\+|以上|多于|超过|至少|出头|"
+    # "一个多月", "十多天", "一年多": a month and more, so never a knockout by itself.
+    r"(?<=[\d一二两俩三四五六七八九十百个])多(?=个?(?:天|周|星期|礼拜|月|年))|(?<=[天周期拜月年])多"
 )
 
 
