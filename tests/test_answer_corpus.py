@@ -349,6 +349,11 @@ def run_case(protocol: Protocol, case: Case, baseline: Mapping[str, Answer]) -> 
     else:
         answers[case.question] = interpretation.answer
         verdict = verdict_on(protocol, case.question, answers)
+        if interpretation.at_least and verdict == "knockout":
+            # As the conversation does (bot.screenings.take_answer): "more than 7 weeks" may be
+            # months, so a bound never rules out; the site asks.
+            answers[case.question] = Answer.not_sure(case.question)
+            verdict = verdict_on(protocol, case.question, answers)
     correct = any(
         r.verdict == verdict and matches(r.expect, interpretation) for r in case.readings
     )

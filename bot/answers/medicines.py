@@ -610,6 +610,11 @@ def _unrecognised(text: str, mentions: Sequence[_Mention]) -> list[str]:
 
 # ---- the reading -------------------------------------------------------------------------------
 
+# Words for a class of medicine, not a medicine: "steroids", "激素", "生物制剂".
+_GENERAL_NAMES = frozenset(
+    {"steroid_unspecified", "immunosuppressant_unspecified", "biologic_unspecified"}
+)
+
 
 @dataclass(frozen=True)
 class MedicineReading:
@@ -638,6 +643,10 @@ def read_medicines(text: str, medicines: Sequence[Medicine] | None = None) -> Me
     for mention in mentions:
         if not mention.negated and mention.medicine.id not in stopped:
             taken.setdefault(mention.medicine.id, mention.medicine)
+    # "激素（美卓乐）", "steroids (prednisone)": the general word is the medicine named with it.
+    for general in [m for m in taken.values() if m.id in _GENERAL_NAMES]:
+        if any(m.drug_class == general.drug_class and m.id != general.id for m in taken.values()):
+            del taken[general.id]
     return MedicineReading(
         tuple(taken.values()), tuple(stopped.values()), tuple(_unrecognised(t, mentions))
     )
