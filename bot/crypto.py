@@ -197,6 +197,8 @@ def encrypt_text(text: str) -> str:
 
 def decrypt_text(token: str) -> str:
     """The text :func:`encrypt_text` encrypted, under any listed key."""
+    if not isinstance(token, str):
+        raise UnreadableValue()
     try:
         return keyring().fernet.decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeEncodeError):
@@ -216,6 +218,8 @@ def decrypt_bytes(token: bytes) -> bytes:
 
 def is_encrypted_text(value: str) -> bool:
     """True if ``value`` is a token one of the listed keys decrypts."""
+    if not isinstance(value, str):
+        return False
     try:
         keyring().fernet.decrypt(value.encode("ascii"))
     except (InvalidToken, UnicodeEncodeError):
@@ -225,6 +229,8 @@ def is_encrypted_text(value: str) -> bool:
 
 def is_newest_text(token: str) -> bool:
     """True if the newest key decrypts ``token`` (rotation leaves such a value as it is)."""
+    if not isinstance(token, str):
+        return False
     try:
         keyring().fernets[0].decrypt(token.encode("ascii"))
     except (InvalidToken, UnicodeEncodeError):
@@ -234,6 +240,8 @@ def is_newest_text(token: str) -> bool:
 
 def reencrypt_text(token: str) -> str:
     """The same text under the newest key (raises :class:`UnreadableValue` if no key fits)."""
+    if not isinstance(token, str):
+        raise UnreadableValue()
     try:
         return keyring().fernet.rotate(token.encode("ascii")).decode("ascii")
     except (InvalidToken, UnicodeEncodeError):

@@ -81,7 +81,9 @@ class Screening(Base):
     __tablename__ = "screenings"
 
     id: Mapped[str] = Column(String(32), primary_key=True, default=new_id)
-    conversation_id: Mapped[str] = Column(SealedId(), nullable=False, index=True)
+    # Sealed, the id of a conversation fits 255 characters up to 173 bytes (Rasa's own limit
+    # for its sender_id column is 255 too).
+    conversation_id: Mapped[str] = Column(SealedId(255), nullable=False, index=True)
     trial_id: Mapped[str] = Column(String(64), nullable=False, index=True)
     channel: Mapped[str] = Column(String(32), nullable=False, default="unknown")
     language: Mapped[str] = Column(String(16), nullable=False, default="en")

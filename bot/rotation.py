@@ -34,6 +34,8 @@ from bot.sealed import SealedId, SealedJSON, SealedText
 
 BATCH = 500
 RANDOMISED, DETERMINISTIC = "randomised", "deterministic"
+# A randomised token kept in a JSON column as a JSON string (answers.value).
+RANDOMISED_JSON = "randomised-json"
 
 # Rasa's events table: the columns channels/tracker_store.py seals.
 TRACKER_COLUMNS = {
@@ -70,11 +72,21 @@ def sealed_columns() -> dict[str, dict[str, str]]:
             kind = None
             if isinstance(column.type, SealedId):
                 kind = DETERMINISTIC
-            elif isinstance(column.type, (SealedText, SealedJSON)):
+            elif isinstance(column.type, SealedJSON):
+                kind = RANDOMISED_JSON
+            elif isinstance(column.type, SealedText):
                 kind = RANDOMISED
             if kind:
                 found.setdefault(table.name, {})[column.name] = kind
     return found
+
+
+def _table(name: str, columns: dict[str, str]) -> sa.TableClause:
+    """The table with its sealed columns raw: text, or JSON for a token in a JSON column."""
+    return sa.table(name, sa.column("id"), *(
+        sa.column(c, sa.JSON if kind == RANDOMISED_JSON else sa.Text)
+        for c, kind in columns.items()
+    ))
 
 
 def _is_plain_tracker_value(column: str, value: str) -> bool:
@@ -117,7 +129,7 @@ def _reseal_table(
     connection: Connection, name: str, columns: dict[str, str], counts: Counts,
     plain_allowed: bool = False, where=None,  # noqa: ANN001
 ) -> None:
-    table = sa.table(name, sa.column("id"), *(sa.column(c, sa.Text) for c in columns))
+    table = _table(name, columns)
     for rows in _batches(connection, table, where):
         for row in rows:
             changes: dict[str, str] = {}
@@ -142,7 +154,8 @@ def _reseal_table(
                 continue
             update = sa.update(table).where(table.c.id == row.id).values(**changes)
             for column in changes:
-                update = update.where(table.c[column] == getattr(row, column))
+                if columns[column] != RANDOMISED_JSON:  # PostgreSQL's json has no "="
+                    update = update.where(table.c[column] == getattr(row, column))
             if connection.execute(update).rowcount == 1:
                 counts.rewritten += len(changes)
                 for column in changes:
@@ -224,7 +237,7 @@ def not_under_newest_key(engine: Engine, columns: dict[str, dict[str, str]]) -> 
         for name, cols in columns.items():
             if name not in tables:
                 continue
-            table = sa.table(name, sa.column("id"), *(sa.column(c, sa.Text) for c in cols))
+            table = _table(name, cols)
             for rows in _batches(connection, table):
                 for row in rows:
                     for column, kind in cols.items():
@@ -253,7 +266,7 @@ def check_keys(engine: Engine, columns: dict[str, dict[str, str]] | None = None)
         for name, cols in columns.items():
             if name not in tables:
                 continue
-            table = sa.table(name, sa.column("id"), *(sa.column(c, sa.Text) for c in cols))
+            table = _table(name, cols)
             for column, kind in cols.items():
                 present = table.c[column].is_not(None)
                 for order in (table.c.id.asc(), table.c.id.desc()):

@@ -3,7 +3,8 @@
 * :class:`SealedText`: randomised (Fernet). The database cannot compare such values, so a
   comparison or a search on one raises at once instead of quietly matching nothing: read the
   rows and compare in Python (``bot.leads.search_matches`` does so for the console's search).
-* :class:`SealedJSON`: any JSON value, serialised and then sealed like :class:`SealedText`.
+* :class:`SealedJSON`: any JSON value, serialised and sealed like :class:`SealedText`; the
+  column stays JSON, holding the token as a JSON string, so no column type changes.
 * :class:`SealedId`: deterministic (AES-SIV), for values looked up by equality. ``column == x``
   (and ``!=``, ``in_``) match ``x`` under every key in ``DATA_KEYS``, so a lookup still finds
   rows that ``python -m bot rotate-keys`` has not re-encrypted yet.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import String, Text, type_coerce
+from sqlalchemy import JSON, String, Text, type_coerce
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
@@ -65,9 +66,9 @@ class SealedText(TypeDecorator):
 
 
 class SealedJSON(TypeDecorator):
-    """A JSON value stored as a Fernet token of its JSON text."""
+    """A JSON value stored as a JSON string: the Fernet token of the value's JSON text."""
 
-    impl = Text
+    impl = JSON
     cache_ok = True
     comparator_factory = _RandomisedComparator
 
@@ -77,7 +78,11 @@ class SealedJSON(TypeDecorator):
         return crypto.encrypt_text(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return None if value is None else json.loads(crypto.decrypt_text(value))
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise crypto.UnreadableValue("a JSON value stored in plain text")
+        return json.loads(crypto.decrypt_text(value))
 
 
 class _DeterministicComparator(TypeDecorator.Comparator):

@@ -223,3 +223,79 @@ def test_database_files_and_their_folder_are_the_service_users_alone(keys, tmp_p
         assert stat.S_IMODE((tmp_path / "store").stat().st_mode) == 0o700
     finally:
         db.dispose_all()
+
+
+# --- the migration: a store written before encryption is converted in place -------------------
+
+
+def test_the_migration_encrypts_a_store_written_in_plain_text(keys, request, tmp_path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, select, text
+
+    from bot import db, schema
+    from bot.models import AnswerRow, Lead, LeadEvent, OptIn, OutboxMessage, Screening
+
+    url = request.config.getoption("--database-url") or f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    if not url.startswith("sqlite"):
+        from tests.conftest import _drop_everything
+
+        _drop_everything(engine)
+    at = "2026-11-20 10:00:00"
+    with engine.begin() as connection:
+        command.upgrade(schema._config(connection), "0004")  # the store before encryption
+        rows = {
+            "screenings": dict(id="s1", conversation_id="+15557654321", trial_id="NCT06675422",
+                               channel="twilio", language="en", status="may_qualify",
+                               started_at=at, updated_at=at, is_minor=False,
+                               crisis_help_shown=False),
+            "answers": dict(id=1, screening_id="s1", question_id="lupus_meds",
+                            raw_text="I take Benlysta", value='["belimumab"]', unsure=False,
+                            pending=False, understood="Benlysta (belimumab)", answered_at=at),
+            "leads": dict(id="l1", screening_id="s1", trial_id="NCT06675422",
+                          first_name="Zebulon", last_name="Quixotic",
+                          email="zebulon.quixotic@example.org", phone="+8613912345678",
+                          other_language="Klingon", is_minor=False, consent_text="wording",
+                          consented_at=at, outcome="may_qualify", to_confirm="[]", status="new",
+                          created_at=at, updated_at=at),
+            "lead_events": dict(id=1, lead_id="l1", at=at, actor="cora@site.example",
+                                kind="note", note="Called back about the visit"),
+            "optins": dict(id=1, screening_id="s1", trial_id="NCT06675422",
+                           email="zebulon.quixotic@example.org", consent_text="wording",
+                           consented_at=at, created_at=at),
+            "outbox": dict(id=1, created_at=at, to_addr="zebulon.quixotic@example.org",
+                           subject="Your message", body="Hello Zebulon", attempts=0),
+        }
+        for table, row in rows.items():
+            columns = ", ".join(row)
+            connection.execute(
+                text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in row)})"),
+                row,
+            )
+    engine.dispose()
+    try:
+        migrated = db.init_db(url)
+        assert schema.current(migrated) == schema.head()
+        values = raw_store_columns(url)
+        assert_nothing_planted_in("\n".join(values), "the migrated store's columns")
+        db.dispose_all()  # the last connection closed: the WAL is checkpointed into the file
+        if url.startswith("sqlite:///"):
+            database = Path(url.removeprefix("sqlite:///"))
+            assert_nothing_planted_in(raw_sqlite_bytes(database), "the migrated SQLite file")
+        with db.session_scope(url) as session:
+            screening = session.execute(
+                select(Screening).where(Screening.conversation_id == "+15557654321")
+            ).scalar_one()
+            answer = session.get(AnswerRow, 1)
+            assert (answer.raw_text, answer.value, answer.understood) == (
+                "I take Benlysta", ["belimumab"], "Benlysta (belimumab)")
+            lead = session.get(Lead, "l1")
+            assert (lead.first_name, lead.email, lead.screening_id) == (
+                "Zebulon", "zebulon.quixotic@example.org", screening.id)
+            assert session.get(LeadEvent, 1).note == "Called back about the visit"
+            assert session.get(OptIn, 1).email == "zebulon.quixotic@example.org"
+            assert session.get(OutboxMessage, 1).body == "Hello Zebulon"
+        db.init_db(url)  # running it again changes nothing
+        assert raw_store_columns(url) == values
+    finally:
+        db.dispose_all()
