@@ -141,34 +141,40 @@ def find(
     for phone in found.phones:
         found.conversations |= _phone_conversations(phone)
 
-    # Contact details are compared after decryption: load every candidate once.
-    leads = session.execute(
-        select(Lead.id, Lead.email, Lead.phone, Screening.conversation_id)
-        .join(Screening, Screening.id == Lead.screening_id)
-    ).all()
-    optins = session.execute(
-        select(OptIn.id, OptIn.email, Screening.conversation_id)
-        .outerjoin(Screening, Screening.id == OptIn.screening_id)
-    ).all()
+    # Contact details are compared after decryption: load every candidate once, normalised.
+    leads = [
+        (lead_id, normalise_email(lead_email), normalise_phone(lead_phone), conversation)
+        for lead_id, lead_email, lead_phone, conversation in session.execute(
+            select(Lead.id, Lead.email, Lead.phone, Screening.conversation_id)
+            .join(Screening, Screening.id == Lead.screening_id)
+        )
+    ]
+    optins = [
+        (optin_id, normalise_email(optin_email), conversation)
+        for optin_id, optin_email, conversation in session.execute(
+            select(OptIn.id, OptIn.email, Screening.conversation_id)
+            .outerjoin(Screening, Screening.id == OptIn.screening_id)
+        )
+    ]
 
     while True:
         before = (len(found.conversations), len(found.emails), len(found.phones))
         for lead_id, lead_email, lead_phone, conversation in leads:
             if (
                 conversation in found.conversations
-                or normalise_email(lead_email) in found.emails
-                or normalise_phone(lead_phone) in found.phones
+                or lead_email in found.emails
+                or lead_phone in found.phones
             ):
                 found.lead_ids.add(lead_id)
                 found.conversations.add(conversation)
-                found.emails.add(normalise_email(lead_email))
-                found.phones.add(normalise_phone(lead_phone))
+                found.emails.add(lead_email)
+                found.phones.add(lead_phone)
         for optin_id, optin_email, conversation in optins:
             if (conversation is not None and conversation in found.conversations) or (
-                normalise_email(optin_email) in found.emails
+                optin_email in found.emails
             ):
                 found.optin_ids.add(optin_id)
-                found.emails.add(normalise_email(optin_email))
+                found.emails.add(optin_email)
                 if conversation is not None:
                     found.conversations.add(conversation)
         for phone in found.phones:
