@@ -121,7 +121,13 @@ class SealedId(TypeDecorator):
             self.impl = String(length)
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        return None if value is None else crypto.encrypt_deterministic(str(value))
+        if value is None:
+            return None
+        sealed = crypto.encrypt_deterministic(str(value))
+        if self.length and len(sealed) > self.length:
+            # The same refusal on SQLite (which ignores lengths) as on PostgreSQL.
+            raise ValueError(f"too long to store sealed in {self.length} characters")
+        return sealed
 
     def process_result_value(self, value: Any, dialect: Any) -> str | None:
         return None if value is None else crypto.decrypt_deterministic(value)

@@ -299,3 +299,12 @@ def test_the_migration_encrypts_a_store_written_in_plain_text(keys, request, tmp
         assert raw_store_columns(url) == values
     finally:
         db.dispose_all()
+
+
+def test_a_conversation_id_too_long_to_store_sealed_is_refused_on_every_database(keys) -> None:
+    from bot.sealed import SealedId
+
+    column = SealedId(255)
+    assert len(column.process_bind_param("x" * 173, None)) == 255
+    with pytest.raises(ValueError, match="too long"):
+        column.process_bind_param("x" * 174, None)
