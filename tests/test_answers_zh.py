@@ -73,6 +73,13 @@ def test_yes_and_no_inside_a_chinese_sentence_are_not_an_answer(text):
     assert parse_yes_no(text) is None
 
 
+def test_traditional_characters_are_read_as_simplified():
+    assert parse_yes_no("沒有") == "no"
+    assert {m.id for m in read_medicines("強的松和驍悉").taken} == {
+        "prednisone", "mycophenolate_mofetil"
+    }
+
+
 def test_not_sure_in_chinese_is_never_a_no():
     for text in ("不知道", "不清楚有没有", "记不清楚", "说不准"):
         assert is_unsure(text)
@@ -246,6 +253,8 @@ def test_a_new_language_adds_words_not_code(tmp_path: Path, monkeypatch):
         ('script: "a-z"\nforms: {yes_no: {"yes": oui}}\n', "list of forms"),
         ('script: "a-z"\nnumerals: {digits: {un: 1}}\n', "one character"),
         ('script: "a-z"\nalone: {colour: {}}\n', "alone"),
+        ('script: "a-z"\nmedicines: {negation_patterns: ["(?<!"]}\n', "no pattern"),
+        ('script: "a-z"\ntraditional: {from: ab, to: a}\n', "as many characters"),
     ],
 )
 def test_a_malformed_words_file_is_refused_with_the_reason(tmp_path: Path, body, complaint):

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Literal
 
 from bot.answers.text import normalise
-from bot.answers.words import word_list
+from bot.answers.words import word_list, word_pattern
 
 # Words just before a phrase that deny it: "never had a stroke", "no epilepsy".
 _DENIALS = frozenset(
@@ -27,8 +27,8 @@ _DENIALS = frozenset(
 _WHEN = re.compile(
     r"(?<!\w)(?:ago|years?|yrs?|months?|weeks?|days?|last|since|when i was|as a (?:child|kid|teen"
     r"|teenager)|(?:19|20)\d\d|january|february|march|april|may|june|july|august|september|"
-    r"october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)(?!\w)"
-    r"|年|月|周|星期|天前|以前|之前|小时候"
+    r"october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)(?!\w)|"
+    + word_pattern("describing_when_patterns").pattern
 )
 
 

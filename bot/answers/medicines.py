@@ -19,7 +19,7 @@ import yaml
 
 from bot.answers.doses import parse_daily_dose_mg
 from bot.answers.text import normalise
-from bot.answers.words import canonical
+from bot.answers.words import canonical, characters, word_list, word_pattern
 from bot.answers.yes_no import _UNSURE
 
 MEDICINES_PATH = Path(__file__).resolve().parent.with_name("medicines.yml")
@@ -41,25 +41,9 @@ _MEDICINE_KEYS = frozenset({"id", "name", "class", "names", "prednisone_equivale
 _NAME_TOKEN = re.compile(r"[^\W_]+")
 
 
-# Traditional Chinese (Hong Kong, Taiwan) as simplified, character for character, for the
-# characters of the names and the filler words: "強的松" is "强的松", "驍悉" is "骁悉".
-_TRADITIONAL = str.maketrans(
-    dict(
-        zip(
-            "潑強羥驍環嗎麥龍氫醯來貝單羅華樂侖優體劑壓雙葉復複奧寧寶對爾應總撲漢靈熱愛狀確類紛維纈"
-            "腎膠騰藥補諾質賽鈣鈉黴鳴魚開蘭製賓黃們還現過沒給讓說週顆針療醫間時後個種這錯記謝點兩瘡"
-            "腸與經準計劃將東別為麼樣輸靜脈擊減穩處檢從換約飯號規請歲關係問題幾鐘隻裡頭邊",
-            "泼强羟骁环吗麦龙氢酰来贝单罗华乐仑优体剂压双叶复复奥宁宝对尔应总扑汉灵热爱状确类纷维缬"
-            "肾胶腾药补诺质赛钙钠霉鸣鱼开兰制宾黄们还现过没给让说周颗针疗医间时后个种这错记谢点两疮"
-            "肠与经准计划将东别为么样输静脉击减稳处检从换约饭号规请岁关系问题几钟只里头边",
-            strict=True,
-        )
-    )
-)
-
-
 def _normalised(text: str) -> str:
-    return normalise(text).translate(_TRADITIONAL)
+    """Normalised, and in the characters the words files use: "強的松" is "强的松"."""
+    return characters(normalise(text))
 
 
 def _name_key(name: str) -> str:
@@ -193,10 +177,11 @@ _NOT_YET = re.compile(
     r"(?:start|begin|try|switch to|go on|put me on)"
     r"|will (?:start|begin|be starting|be put on)|start me on|starting me on)\b"
 )
+# Where a clause ends; other languages' words from the words files (bot/answers/words/*.yml).
 _CLAUSE_BREAK = re.compile(
-    r"[,;.!?:()\[\]/、。；！？：]|\b(?:but|however|only|just|except|also|although|though|now|"
-    r"currently|then|instead|whereas|while|plus)\b|但是|不过|可是|现在|目前|改成|改为|换成|只|"
-    r"以后|之后|然后|后来|开始"
+    r"[,;.!?:()\[\]/]|\b(?:but|however|only|just|except|also|although|though|now|"
+    r"currently|then|instead|whereas|while|plus)\b|"
+    + word_pattern("medicines_clause_break_patterns").pattern
 )
 _NEGATION_WINDOW = 4
 _REPLY_NO = frozenset({"no", "nope", "nah"})
@@ -204,26 +189,22 @@ _FIRST_PERSON = ("i take", "i use", "i'm on", "im on", "i am on", "i have", "i'm
                  "im taking", "i am taking", "i only", "i just", "only", "just")  # fmt: skip
 _PHRASE_WINDOW = 6
 _PREFIX_CHARS = 160  # enough for any negation window: keeps long replies fast
-# Chinese: "不吃激素", "没有用过", "停了骁悉", "曾经吃过羟氯喹", "准备用贝利尤单抗" (not yet);
-# looked for in the few characters of the clause before a name.
-_CJK_NEGATION = re.compile(
-    r"不吃|不用|不服|不再|不打|不是|不需要|没(?!错|事|多久|关系|停|有停)|(?<!没)(?<!不)(?<!没有)停|"
-    r"未用|未服|未吃|未使用|从未|"
-    r"曾经|以前吃过|以前用过|之前吃过|之前用过|准备|打算|即将|计划|将要|要加|要开始|还没|尚未"
-)
+# Languages without spaces ("不吃激素", "停了骁悉", "准备用贝利尤单抗": not yet): negations looked
+# for in the few characters of the clause before a name, from the words files.
+_CJK_NEGATION = word_pattern("medicines_negation_patterns")
 # A new start ends what a negation before it said: "stopped cellcept and started prednisone",
 # "骁悉停了以后开始吃强的松".
 _RESTARTS = frozenset(
     {"started", "start", "starting", "began", "begun", "restarted", "switched", "changed",
      "moved", "added", "put"}
 )  # fmt: skip
-_CJK_RESTART = re.compile(r"以后|之后|然后|后来|开始|改用|换用|改吃|换成|改成")
+_CJK_RESTART = word_pattern("medicines_restart_patterns")
 # Right before a name: "switched from Imuran to CellCept", "instead of MTX".
 _REPLACED = re.compile(
     r"\b(?:(?:switched|switching|changed|changing|moved|came|coming|taken) (?:over )?(?:off )?"
     r"(?:to [^\W_]+(?: [^\W_]+)? )?from|instead of|rather than|in place of|replaced|replacing)$"
 )
-_CJK_UNSURE = re.compile(r"不知道|不清楚|不确定|不记得|记不清|忘了")
+_CJK_UNSURE = word_pattern("medicines_unsure_patterns")
 _CJK_NEGATION_WINDOW = 8
 # After a name: "Imuran, but I stopped it", "cellcept (stopped)", "MTX in the past", "骁悉停了".
 _STOPPED_AFTER = re.compile(
@@ -235,17 +216,16 @@ _STOPPED_AFTER = re.compile(
     r"ago\b|because\b|due\b|after\b|when\b|in (?:january|february|march|april|may|june|july|"
     r"august|september|october|november|december)\b))"
     r"|no longer|not any ?more|not now|off it|off them|used to|in the past|previously|formerly"
-    r"|(?:not|n't)(?: [^\W_]+){0,3} any ?more)"
-    r"|(?<!没)(?<!不)(?<!没有)停|不吃了|不用了|没吃了|没用了|不再|以前吃过|以前用过|之前吃过|之前用过|"
-    r"打完|用完|吃完|结束了|疗程结束|"
-    r"曾经|还没(?!停|有停)|还未|尚未|没开始"
+    r"|(?:not|n't)(?: [^\W_]+){0,3} any ?more)|"
+    + word_pattern("medicines_stopped_after_patterns").pattern
 )
 _STOPPED_AFTER_WORDS = 8  # how far after the last name a "stopped" still refers to it
 # A stop that did not happen: "I haven't stopped prednisone", "never stopped it", "还没停".
 _NOT_STOPPED = re.compile(
     r"\b(?:not|never|haven't|havent|hasn't|hasnt|didn't|didnt|don't|dont|won't|wont|can't|cant|"
     r"cannot|wasn't|wasnt|isn't|isnt)(?: [^\W_]+)? (?:stopped|stop|stopping|quit|discontinued|"
-    r"been stopped)\b|没停|没有停|不停|不能停"
+    r"been stopped)\b|"
+    + word_pattern("medicines_not_stopped_patterns").pattern
 )
 
 
@@ -502,31 +482,11 @@ _STOP_WORDS = _word_set(
     list listed above below following
     """
 )
-# Chinese filler: pronouns, verbs of taking, particles, numbers, units, times, the disease.
-_CJK_FILLER = _word_set(
-    """
-    我 你 他 她 它 我们 自己 在 正在 吃 吃的 用 用的 服 服用 口服 打 打针 输 输液 注射 静脉 皮下
-    冲击 冲击治疗 治疗 吃药 用药 的 了 着 过 是 有 和 与 跟 及 以及 还有 还 也 都 就 又 再 加
-    加上 另外 同时 联合 一起 配合 目前 现在 正 一直 已经 最近 近期 平时 长期 每 药 药物 西药
-    这 那 这个 那个 这些 那些 些 个 种 等 等等 吗 呢 吧 啊 呀 哦 嗯 哈 好 好的 谢谢 医生 大夫
-    开 开的 给 让 说 叫 狼疮 红斑狼疮 系统性红斑狼疮 系统性 肾炎 狼疮肾炎 病 病情 控制 稳定
-    维持 减量 减 减到 加量 量 剂量 剂 片 片剂 粒 颗 支 针 瓶 袋 盒 胶囊 软胶囊 肠溶片 分散片
-    缓释片 注射液 针剂 只 只有 仅 但是 不过 可是 或者 或 还是 因为 所以 为了 停 停了 停药 不
-    没 没有 以前 之前 曾经 后来 开始 换 换成 改成 改为 大概 差不多 大约 约 左右 多 少 点 一点
-    知道 清楚 确定 记得 是的 对 没错 不是 什么 怎么 哪 哪个 毫克 克 微克 毫升 单位 天 每天
-    每日 一天 一日 天天 次 每次 早 早上 上午 中午 下午 晚 晚上 睡前 饭后 饭前 周 每周 一周
-    星期 月 每月 个月 年 半年 一年 一 二 三 四 五 六 七 八 九 十 百 千 两 半 零 〇 号 常规
-    以后 之后 然后 后来 去年 今年 前年 明年 上个月 下个月 这个月 上周 下周 本周 名字 时候
-    时间 一段时间 段 准备 打算 即将 计划 按时 规律 这样 那样 一样 没别的 别的 其他 其它
-    东西 药片 处方 医院 复查 检查 要 需要 效果 不错 挺好 很好 有效 类 改 还没 尚未
-    完 打完 用完 吃完 结束 疗程 过 吃过 用过 打过 已 早就 就 早 晚 中午 睡前 各 每次
-    """
-)
-_CJK_FILLER_LONGEST = max(len(w) for w in _CJK_FILLER)
-# Chinese words that may hide a medicine the table cannot know (herbal medicine may contain
-# tripterygium): always reported whole, never eaten as filler ("药" alone is filler).
-_CJK_REPORTED = frozenset({"中药", "中成药", "草药", "汤药", "中草药", "偏方", "保健品", "冲剂"})
-_CJK_REPORTED_LONGEST = max(len(w) for w in _CJK_REPORTED)
+# Filler and words that may hide a medicine, in languages without spaces (the words files).
+_CJK_FILLER = frozenset(word_list("medicines_filler"))
+_CJK_FILLER_LONGEST = max((len(w) for w in _CJK_FILLER), default=1)
+_CJK_REPORTED = frozenset(word_list("medicines_reported"))
+_CJK_REPORTED_LONGEST = max((len(w) for w in _CJK_REPORTED), default=2)
 _PHRASE_MOST_WORDS = 3
 # "something" alone may be a medicine not named ("and something else"); "something called X"
 # names it.
@@ -666,12 +626,14 @@ def find_medicines(text: str, medicines: Sequence[Medicine] | None = None) -> li
 _UNSPECIFIED_STEROID = "steroid_unspecified"
 _HAS_NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-    r"thirty|forty|fifty|sixty|half)\b|[一二两三四五六七八九十半]"
+    r"thirty|forty|fifty|sixty|half)\b|"
+    + word_pattern("medicines_number_marks").pattern
 )
 # Where the words before a name stop belonging to it: "cellcept 1g, 10 mg prednisone".
 _DOSE_BREAK = re.compile(
     r"[;!?()\[\]/、，。；！？\n]|,(?!\d{3})|(?<!\d)\.|\.(?!\d)|"
-    r"\b(?:and|plus|also|with|but|then)\b|&|\+|和|还有|以及"
+    r"\b(?:and|plus|also|with|but|then)\b|&|\+|"
+    + word_pattern("medicines_dose_break_patterns").pattern
 )
 _MASS = re.compile(r"\d\s*(?:mg|mgs|milligrams?|g|gm|gms|grams?|mcg|ug|μg|micrograms?)\b")
 _BARE_NUMBER = re.compile(r"\s*[:\-]?\s*(\d+(?:\.\d+)?)(?![\d.])")

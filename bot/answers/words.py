@@ -59,6 +59,7 @@ class Lexicon:
     # kind -> (forms that answer only at the start of a clause, words that may come before them)
     clause_start: Mapping[str, tuple[frozenset[str], tuple[str, ...]]]
     lists: Mapping[str, tuple[str, ...]]  # named word lists other parsers read
+    characters: Mapping[int, str]  # one character read as another (traditional as simplified)
 
     def applies_to(self, text: str) -> bool:
         return self.script.search(text) is not None
@@ -192,7 +193,23 @@ def load_lexicon(path: Path) -> Lexicon:
         )
         for kind, entry in starts_raw.items()
     }
-    lists_raw = data.get("lists") or {}
+    lists_raw = dict(data.get("lists") or {})
+    medicines = data.get("medicines") or {}
+    if not isinstance(medicines, dict):
+        raise WordsError(f"{where}: medicines maps a name to a list of words or patterns")
+    lists_raw.update({f"medicines_{k}": v for k, v in medicines.items()})
+    for name, patterns in lists_raw.items():
+        if str(name).endswith("_patterns") and isinstance(patterns, list):
+            for pattern in patterns:
+                try:
+                    re.compile(str(pattern))
+                except re.error as exc:
+                    raise WordsError(f"{where}: {name}: {pattern!r} is no pattern: {exc}") from exc
+    traditional = data.get("traditional") or {}
+    source = "".join(str(traditional.get("from") or "").split())
+    target = "".join(str(traditional.get("to") or "").split())
+    if len(source) != len(target):
+        raise WordsError(f"{where}: traditional 'from' and 'to' must have as many characters")
     if not isinstance(lists_raw, dict) or not all(
         isinstance(v, list) and all(isinstance(w, str) and w for w in v)
         for v in lists_raw.values()
@@ -208,6 +225,7 @@ def load_lexicon(path: Path) -> Lexicon:
         alone_forms,
         clause_start,
         {str(k): tuple(v) for k, v in lists_raw.items()},
+        str.maketrans(source, target),
     )
 
 
@@ -281,7 +299,24 @@ def numeral_value(run: str, numerals: _Numerals) -> str:
 # ---- rewriting -----------------------------------------------------------------------------------
 
 
+def characters(text: str) -> str:
+    """``text`` with each language's variant characters as the ones its words are written in:
+    "沒有" (traditional) is "没有"."""
+    for lx in lexicons():
+        if lx.characters and lx.applies_to(text):
+            text = text.translate(lx.characters)
+    return text
+
+
+def word_pattern(name: str) -> re.Pattern[str]:
+    """One regex of every language's ``name`` patterns (``medicines.negation_patterns``...);
+    one that never matches when no language gives any."""
+    patterns = [p for p in word_list(name) if p]
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)")
+
+
 def _rewrite(text: str, lx: Lexicon, kind: str) -> str:
+    text = text.translate(lx.characters)
     for mark, meant in lx.punctuation.items():
         text = text.replace(mark, meant)
     forms = lx.forms[kind]
