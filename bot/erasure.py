@@ -623,3 +623,14 @@ def _old_senders(engine: Engine, cutoff: float, keep: list[str]) -> list[str]:
             return []
         raise
     return sorted(old - set(keep))
+
+
+def purge_at_start() -> str | None:
+    """The retention purge ``python -m bot run`` does before it starts the servers (nothing has
+    the files open then); a line to print when it removed something."""
+    days = retention_days()
+    result = purge(days)
+    if not result.counts.total:
+        return None
+    return (f"retention: removed {result.counts.screenings} screening(s) older than {days} days "
+            f"that never became leads, and {result.counts.tracker_events} tracker event(s)")
