@@ -187,8 +187,8 @@ class ActionAskContactConsent(Action):
     ) -> list[EventType]:
         protocol = await protocol_for(tracker)
         lang = language(tracker)
-        say(dispatcher, tracker, msg("ask_contact_consent", lang, site_name=protocol.site_name()),
-            yes_no_options(tracker, "option_agree", "option_disagree"))
+        words = msg("ask_contact_consent", lang, site_name=protocol.site_name(lang))
+        say(dispatcher, tracker, words, yes_no_options(tracker, "option_agree", "option_disagree"))
         return []
 
 
@@ -224,7 +224,7 @@ class ActionSubmitLead(Action):
             lang,
             trial_code=protocol.code,
             trial_id=protocol.id,
-            site_name=protocol.site_name(),
+            site_name=protocol.site_name(lang),
         )
         try:
             stored = await in_thread(leads.submit_lead, tracker.sender_id, details, words.text,
@@ -235,10 +235,10 @@ class ActionSubmitLead(Action):
         if stored is leads.Stored.SPOOL:
             # Kept on disk, encrypted; the outbox worker stores it when the database is back.
             # The opt-in needs the database too, so it is not offered now.
-            say_key(dispatcher, tracker, "lead_spooled", site_name=protocol.site_name())
+            say_key(dispatcher, tracker, "lead_spooled", site_name=protocol.site_name(lang))
             return clear
         # The lead and its email copy are committed; the outbox worker sends the copy.
-        say_key(dispatcher, tracker, "lead_confirmation", site_name=protocol.site_name())
+        say_key(dispatcher, tracker, "lead_confirmation", site_name=protocol.site_name(lang))
         say_key(dispatcher, tracker, "lead_next_steps")
         # What the listing offers next.
         say(dispatcher, tracker, msg("notify_ask", lang), yes_no_options(tracker),

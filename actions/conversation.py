@@ -20,8 +20,9 @@ from actions.common import (
 )
 from actions.contact import LEAD_SUBMITTED_SLOT
 from actions.interruptions import OUTCOME_SLOT, Interruption, answer_instead
+from actions.language import switch_request
 from actions.safety import show_crisis_help
-from actions.screening import ActionAskAnswer
+from actions.screening import ActionAskAnswer, ActionIntroduceStudy
 from bot import screenings
 from bot.messages import msg
 from bot.models import ScreeningStatus
@@ -110,13 +111,23 @@ class ActionDefaultFallback(Interruption):
 
     async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        pending = await pending_question(tracker, last_action_before_message(tracker))
+        before = last_action_before_message(tracker)
+        # "说中文" was understood (actions/language.py switched the language): no "sorry", and
+        # the patient reads again, in the new language, what they were asked.
+        switched = switch_request(tracker) is not None
+        if switched and before == "action_introduce_study":
+            # Consent is to the introduction's words, so they are shown again, not just the ask.
+            await ActionIntroduceStudy().run(dispatcher, tracker, {})
+            return [UserUtteranceReverted()]
+        pending = await pending_question(tracker, before)
         if pending is None:
-            say_key(dispatcher, tracker, "fallback")
+            if not switched:
+                say_key(dispatcher, tracker, "fallback")
             say_key(dispatcher, tracker, await where_the_patient_is(tracker))
             return [UserUtteranceReverted()]
         # "Not sure" to a yes/no question was understood: it is just not an answer yet.
-        say_key(dispatcher, tracker, "fallback_undecided" if intent == "unsure" else "fallback")
+        if not switched:
+            say_key(dispatcher, tracker, "fallback_undecided" if intent == "unsure" else "fallback")
         await pending(dispatcher)
         return [UserUtteranceReverted()]
 
@@ -184,7 +195,7 @@ async def pending_question(
         outcome = tracker.get_slot(OUTCOME_SLOT)
         if outcome == "may_qualify":
             protocol = await protocol_for(tracker)
-            return _yes_no(tracker, msg("contact_ask", lang, site_name=protocol.site_name()))
+            return _yes_no(tracker, msg("contact_ask", lang, site_name=protocol.site_name(lang)))
         if outcome == "not_eligible":
             return _yes_no(tracker, msg("other_trials_ask", lang))
         return None

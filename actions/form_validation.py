@@ -11,12 +11,13 @@ import abc
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import say, typed_text
+from actions.language import switch_request
 from actions.safety import crisis_safety_net
 from bot.contact import is_stop_request
 
@@ -38,6 +39,11 @@ class PrescreenFormValidationAction(FormValidationAction, metaclass=abc.ABCMeta)
     ) -> list[EventType]:
         # Whatever field is asked, a message about self-harm is answered with help first.
         await crisis_safety_net(dispatcher, tracker)
+        # "说中文" is not an answer: the language is switched (actions/language.py) and the form
+        # asks the same field again, in the new language, without counting a failed attempt.
+        requested = tracker.get_slot("requested_slot")
+        if requested and switch_request(tracker) is not None:
+            return [SlotSet(requested, None)]
         return await super().run(dispatcher, tracker, domain)
 
     @staticmethod

@@ -79,7 +79,8 @@ class ActionIntroduceStudy(Action):
 async def record_consent(tracker: Tracker) -> screenings.Snapshot:
     """The patient's explicit yes to health questions, with its time and wording."""
     protocol = await protocol_for(tracker)
-    words = consent_wording("screening", language(tracker), **_trial_values(protocol))
+    lang = language(tracker)
+    words = consent_wording("screening", lang, **_trial_values(protocol, lang))
     return await in_thread(screenings.consent, tracker.sender_id, words.text, words.version)
 
 
@@ -285,7 +286,7 @@ class ActionScreeningOutcome(Action):
         say(
             dispatcher,
             tracker,
-            msg("contact_ask", lang, site_name=protocol.site_name()),
+            msg("contact_ask", lang, site_name=protocol.site_name(lang)),
             yes_no_options(tracker),
             payloads=INTENT_PAYLOADS,
         )
@@ -417,14 +418,14 @@ class ActionRestartScreening(Action):
     ) -> list[EventType]:
         await in_thread(screenings.restart, tracker.sender_id)
         say_key(dispatcher, tracker, "restart")
-        keep = [SlotSet("trial_id", tracker.get_slot("trial_id"))]
+        keep = [SlotSet(name, tracker.get_slot(name)) for name in ("trial_id", "language")]
         return [ActiveLoop(None), AllSlotsReset(), *keep]
 
 
 def _trial_values(protocol: Protocol, lang: str = "en") -> dict[str, str]:
     return {
         "short_title": protocol.short_title.get(lang),
-        "site_name": protocol.site_name(),
+        "site_name": protocol.site_name(lang),
         "summary": protocol.summary.get(lang),
         "trial_code": protocol.code,
         "trial_id": protocol.id,

@@ -192,8 +192,8 @@ def _confirmation_email(
         "email": details.email,
         "phone": details.phone,
         "language": details.other_language or msg("language_default", language),
-        "site_name": protocol.site_name(),
-        "title": protocol.title,
+        "site_name": protocol.site_name(language),
+        "title": protocol.title_in(language),
         "trial_id": protocol.id,
         "trial_code": protocol.code,
     }

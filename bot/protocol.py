@@ -227,7 +227,7 @@ class Faq:
 
 @dataclass(frozen=True)
 class Site:
-    name: str
+    name: str  # in the default language (English), for staff
     city: str
     country: str
     contact: Text
@@ -235,6 +235,8 @@ class Site:
     # The numbers crisis help gives, set per site (they differ by country and city):
     # ``{emergency: "120", ...}``, written into ``crisis_help`` as ``{emergency}``.
     crisis_numbers: Mapping[str, str] = field(default_factory=dict)
+    # The site's name in each language, as its patients know it.
+    names: Text = field(default_factory=lambda: Text({}))
 
     def crisis_text(self, language: str = DEFAULT_LANGUAGE) -> str:
         """The crisis help in ``language``, with this site's numbers."""
@@ -245,7 +247,7 @@ class Site:
 class Protocol:
     id: str
     code: str
-    title: str
+    title: str  # the listing's official title (English), for staff
     short_title: Text
     condition: Text
     phase: str
@@ -265,6 +267,11 @@ class Protocol:
     source: Path | None = None
     # The languages the trial is screened in, its default first.
     languages: tuple[str, ...] = (DEFAULT_LANGUAGE,)
+    # The official title in each language, as the patient's email copy names the study.
+    titles: Text = field(default_factory=lambda: Text({}))
+
+    def title_in(self, language: str = DEFAULT_LANGUAGE) -> str:
+        return self.titles.get(language) if self.titles.by_language else self.title
 
     @property
     def default_language(self) -> str:
@@ -296,9 +303,13 @@ class Protocol:
     def faq(self, topic: str) -> Faq | None:
         return next((f for f in self.faqs if f.topic == topic), None)
 
-    def site_name(self) -> str:
-        """The site's name, which a deployment may override with ``SITE_NAME``."""
-        return os.environ.get("SITE_NAME") or self.site.name
+    def site_name(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """The site's name in ``language``, which a deployment may override with ``SITE_NAME``
+        (in every language)."""
+        override = os.environ.get("SITE_NAME")
+        if override:
+            return override
+        return self.site.names.get(language) if self.site.names.by_language else self.site.name
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -629,6 +640,8 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
     ages = _get(raw, "ages", where)
     site = _get(raw, "site", where)
     crisis_help = _text(_get(site, "crisis_help", "site"), "site.crisis_help")
+    titles = _text(_get(raw, "title", where), "title")
+    site_names = _text(_get(site, "name", "site"), "site.name")
     crisis_numbers = _crisis_numbers(site.get("crisis_numbers") or {}, crisis_help)
     faqs = tuple(
         Faq(
@@ -641,7 +654,8 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
     return Protocol(
         id=str(_get(raw, "id", where)),
         code=str(_get(raw, "code", where)),
-        title=str(_get(raw, "title", where)),
+        title=titles.get(DEFAULT_LANGUAGE),
+        titles=titles,
         short_title=_text(_get(raw, "short_title", where), "short_title"),
         condition=_text(_get(raw, "condition", where), "condition"),
         phase=str(_get(raw, "phase", where)),
@@ -655,7 +669,8 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
         overview=_text(_get(raw, "overview", where), "overview"),
         description=_text(_get(raw, "description", where), "description"),
         site=Site(
-            name=str(_get(site, "name", "site")),
+            name=site_names.get(DEFAULT_LANGUAGE),
+            names=site_names,
             city=str(site.get("city", "")),
             country=str(site.get("country", "")),
             contact=_text(site.get("contact"), "site.contact", required=False),
@@ -710,14 +725,15 @@ def all_protocols() -> list[Protocol]:
 def patient_texts(protocol: Protocol) -> Iterator[tuple[str, Text]]:
     """Every text of a protocol a patient reads, with where it is in the file.
 
-    Left out: the official title and each criterion's ``text`` (the listing's own words, for
-    staff), and ids.
+    Left out: each criterion's ``text`` (the listing's own words, for staff), and ids.
     """
+    yield "title", protocol.titles
     yield "short_title", protocol.short_title
     yield "condition", protocol.condition
     yield "summary", protocol.summary
     yield "overview", protocol.overview
     yield "description", protocol.description
+    yield "site.name", protocol.site.names
     if protocol.site.contact.get():
         yield "site.contact", protocol.site.contact
     yield "site.crisis_help", protocol.site.crisis_help

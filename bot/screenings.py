@@ -175,7 +175,20 @@ def start(conversation_id: str, trial_id: str, channel: str, language: str = "en
             )
             session.add(screening)
             session.flush()
+        else:
+            screening.language = language  # a patient who came back in another language
         return _snapshot(session, screening, protocol)
+
+
+def set_language(conversation_id: str, language: str) -> bool:
+    """Keep the language the patient switched to on their latest screening, so the study team
+    calls them in it and their lead's email copy is written in it. False if there is none."""
+    with session_scope() as session:
+        screening = _current(session, conversation_id)
+        if screening is None:
+            return False
+        screening.language = language
+        return True
 
 
 def consent(conversation_id: str, wording: str, version: str | None = None) -> Snapshot:

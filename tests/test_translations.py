@@ -87,7 +87,7 @@ def test_the_chinese_locale_has_every_message_with_the_same_placeholders():
     # No English sentence was left in: every message has Chinese characters, bar a few symbols.
     latin_only = [k for k in english if not re.search(r"[\u4e00-\u9fff]", chinese[k])]
     assert latin_only == ["numbered_option", "numbered_joiner", "confirm_item", "list_joiner",
-                          "medicine_with_class", "number_with_unit"]  # punctuation and {slots}
+                          "number_with_unit"]  # punctuation and {slots}
 
 
 def test_a_missing_chinese_message_is_reported(monkeypatch):
@@ -137,12 +137,12 @@ def test_lengths_ages_and_doses_are_read_back_in_chinese_units():
 def test_medicines_are_read_back_by_their_chinese_names():
     question = get_protocol().question("lupus_meds")
     understood = questions.describe(question, ["prednisone", "mycophenolate_mofetil"], "zh")
-    assert understood == "泼尼松（强的松）（激素）；吗替麦考酚酯（骁悉）（免疫抑制剂）"
+    assert understood == "泼尼松（强的松），属于激素；吗替麦考酚酯（骁悉），属于免疫抑制剂"
     interpretation = questions.Interpretation(
-        Answer(question.id, ["hydroxychloroquine"]), "羟氯喹（抗疟药）"
+        Answer(question.id, ["hydroxychloroquine"]), "羟氯喹，属于抗疟药"
     )
     assert questions.readback(question, interpretation, "zh") == (
-        "跟您确认一下，您目前治疗狼疮用的药是：羟氯喹（抗疟药）。 对吗？"
+        "跟您确认一下，您目前治疗狼疮用的药是：羟氯喹，属于抗疟药。 对吗？"
     )
     # Every medicine of the table has a Chinese name.
     assert all(f"medicine_{m.id}" in catalogue("zh") for m in answers.load_medicines())

@@ -55,8 +55,18 @@ def day(value: date | datetime | None) -> str:
     return value.strftime("%d %b %Y")
 
 
+def language_name(code: str | None) -> str:
+    """A conversation's language as staff read it: "Chinese (zh)"; the bot's English words
+    name each language it speaks (``language_name_<code>``)."""
+    from bot.messages import catalogue
+
+    code = code or "en"
+    return f"{catalogue('en').get(f'language_name_{code}', code)} ({code})"
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(local, "local")
+    app.add_template_filter(language_name, "language_name")
     app.add_template_filter(day, "day")
     app.add_template_global(LEAD_STATUS, "LEAD_STATUS")
     app.add_template_global(SCREENING_STATUS, "SCREENING_STATUS")

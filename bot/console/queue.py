@@ -48,9 +48,12 @@ class QueueRow:
     other_language: str | None
     is_minor: bool
     notes: tuple[Note, ...]
+    language: str = "en"  # the language the patient was screened in
 
     @property
     def name(self) -> str:
+        if self.language == "zh":  # a Chinese name: family name first, no space (王建华)
+            return f"{self.last_name}{self.first_name}".strip()
         return f"{self.first_name} {self.last_name}".strip()
 
 
@@ -142,6 +145,7 @@ def _row(lead: Lead, names: dict[str, str], sees_contacts: bool) -> QueueRow:
             for e in reversed(lead.events)
             if e.kind == "note"
         ),
+        language=lead.screening.language,
     )
 
 
