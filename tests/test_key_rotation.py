@@ -30,11 +30,29 @@ def keys(monkeypatch, tmp_path: Path):
     crypto.forget_keys()
 
 
+def _drop_events(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS events"))
+    engine.dispose()
+
+
 @pytest.fixture()
-def tracker_url(tmp_path: Path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'rasa.db'}"
+def tracker_url(tmp_path: Path, monkeypatch, request):
+    """The tracker store: a SQLite file, or the PostgreSQL of ``--database-url``."""
+    url = request.config.getoption("--database-url") or f"sqlite:///{tmp_path / 'rasa.db'}"
     monkeypatch.setenv("TRACKER_STORE_URL", url)
-    return url
+    if not url.startswith("sqlite"):
+        _drop_events(url)
+    yield url
+    if not url.startswith("sqlite"):
+        _drop_events(url)  # the store's own schema has no events table
+
+
+def store_kwargs(url: str) -> dict:
+    if url.startswith("sqlite:///"):
+        return {"dialect": "sqlite", "db": url.removeprefix("sqlite:///")}
+    return {"dialect": "postgresql", "host": url}
 
 
 def encrypted_tracker_store(url: str):
@@ -42,8 +60,15 @@ def encrypted_tracker_store(url: str):
 
     from channels.tracker_store import EncryptedSQLTrackerStore
 
-    return EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite",
-                                    db=url.removeprefix("sqlite:///"))
+    return EncryptedSQLTrackerStore(Domain.empty(), **store_kwargs(url))
+
+
+def raw_tracker(url: str) -> bytes:
+    """The tracker store as a local user or a database reader sees it: the SQLite file's bytes,
+    or every column of the events table read with plain SQL."""
+    if url.startswith("sqlite:///"):
+        return raw_sqlite_bytes(Path(url.removeprefix("sqlite:///")))
+    return "\n".join(str(value) for row in raw_events(url) for value in row).encode()
 
 
 async def save_conversation(store, sender: str, said: str, answer: str) -> None:
@@ -58,6 +83,7 @@ async def save_conversation(store, sender: str, said: str, answer: str) -> None:
 
 
 def raw_events(url: str) -> list[tuple]:
+    """The events' sealed columns, read with plain SQL (no ORM types)."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
@@ -119,8 +145,7 @@ async def test_after_rotate_keys_the_old_key_can_go_and_everything_reads_back(
     assert await store.keys() == [PHONE_CONVERSATION]
     # Nothing was decrypted into the files on the way.
     assert_nothing_planted_in("\n".join(after[0]), "the store after rotation")
-    assert_nothing_planted_in(raw_sqlite_bytes(Path(tracker_url.removeprefix("sqlite:///"))),
-                              "the tracker store after rotation")
+    assert_nothing_planted_in(raw_tracker(tracker_url), "the tracker store after rotation")
     # A second run has nothing left to do.
     assert cli.main(["rotate-keys"]) == 0
     assert "tracker store: 0 values re-encrypted, 8 already" in capsys.readouterr().out
@@ -170,18 +195,17 @@ async def test_a_tracker_store_written_in_plain_text_is_sealed_when_it_starts(
 
     from bot import transcripts
 
-    path = tracker_url.removeprefix("sqlite:///")
-    plain = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=path)
+    plain = SQLTrackerStore(Domain.empty(), **store_kwargs(tracker_url))
     await save_conversation(plain, PHONE_CONVERSATION, "What medicines do you take?",
                             "I take Benlysta")
     plain.engine.dispose()
-    assert b"Benlysta" in raw_sqlite_bytes(Path(path))
+    assert b"Benlysta" in raw_tracker(tracker_url)
 
     store = encrypted_tracker_store(tracker_url)
     rows = raw_events(tracker_url)
     assert all(r[0].startswith("d1.") and r[3].startswith("gAAAAA") for r in rows)
     store.engine.dispose()
-    assert_nothing_planted_in(raw_sqlite_bytes(Path(path)), "the tracker store")
+    assert_nothing_planted_in(raw_tracker(tracker_url), "the tracker store")
     tracker = await store.retrieve(PHONE_CONVERSATION)
     assert [e.text for e in tracker.events if hasattr(e, "text")][-1] == "I take Benlysta"
     assert [m.text for m in transcripts.read(PHONE_CONVERSATION).messages] == [
