@@ -329,7 +329,7 @@ def _search_terms(search: str) -> list[str]:
     return [t for t in re.split(r"\s+", search.strip().lower()) if t][:5]
 
 
-def search_matches(lead: Lead, search: str, search_emails: bool = False) -> bool:
+def search_matches(lead: Any, search: str, search_emails: bool = False) -> bool:
     """Whether ``lead`` matches the words searched for. Every word must be found in a name (or an
     email, for those allowed to search by email), so a monitor cannot find a patient by guessing
     an address.
@@ -338,6 +338,7 @@ def search_matches(lead: Lead, search: str, search_emails: bool = False) -> bool
     in SQL (the queue is at most some thousands of leads).
     """
     fields = [lead.first_name, lead.last_name] + ([lead.email] if search_emails else [])
+    # ``lead`` is a Lead or a row of its names (and email).
     haystacks = [(f or "").lower() for f in fields]
     return all(any(term in h for h in haystacks) for term in _search_terms(search))
 
@@ -349,11 +350,12 @@ def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
     SQL cannot search them; :func:`search_matches` is applied to the rows (see
     :func:`queue_leads`).
     """
-    query = (
-        select(Lead)
-        .options(selectinload(Lead.screening), selectinload(Lead.events))
-        .order_by(Lead.created_at.desc(), Lead.id)
-    )
+    query = select(Lead).options(selectinload(Lead.screening), selectinload(Lead.events))
+    return _filtered(query, filters)
+
+
+def _filtered(query: Select, filters: QueueFilters) -> Select:
+    query = query.order_by(Lead.created_at.desc(), Lead.id)
     if filters.trial_id:
         query = query.where(Lead.trial_id == filters.trial_id)
     if filters.status:
@@ -366,11 +368,25 @@ def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
 
 
 def queue_leads(session: Session, filters: QueueFilters, search_emails: bool = False) -> list[Lead]:
-    """The queue's leads, newest first, with the search applied."""
-    leads = session.execute(queue_query(filters, search_emails)).scalars().all()
+    """The queue's leads, newest first, with the search applied.
+
+    A search first reads only the names (and emails) of the filtered leads, so only those are
+    decrypted, then loads the leads that match.
+    """
     if not _search_terms(filters.search):
-        return list(leads)
-    return [lead for lead in leads if search_matches(lead, filters.search, search_emails)]
+        return list(session.execute(queue_query(filters, search_emails)).scalars().all())
+    fields = [Lead.first_name, Lead.last_name] + ([Lead.email] if search_emails else [])
+    matching = [
+        row.id
+        for row in session.execute(_filtered(select(Lead.id, *fields), filters))
+        if search_matches(row, filters.search, search_emails)
+    ]
+    leads: dict[str, Lead] = {}
+    for start in range(0, len(matching), 500):  # under every database's limit of parameters
+        chunk = matching[start:start + 500]
+        query = queue_query(QueueFilters()).where(Lead.id.in_(chunk))
+        leads.update((lead.id, lead) for lead in session.execute(query).scalars())
+    return [leads[i] for i in matching if i in leads]
 
 
 def queue_as_dicts(trial_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
