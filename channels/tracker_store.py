@@ -17,7 +17,11 @@ The table and its columns are Rasa's, so an existing ``events`` table is used as
 gets TEXT for the sealed columns, as ciphertext is longer than what it hides (in a table Rasa
 made, ``sender_id`` is VARCHAR(255): conversation ids of up to 173 bytes fit once encrypted).
 Events a plain ``SQLTrackerStore`` wrote before are encrypted in place when the store starts
-(``bot.rotation.seal_tracker_events``), so a conversation carries on across the upgrade.
+(``bot.rotation.seal_tracker_events``), so a conversation carries on across the upgrade; and the
+store refuses to start, saying what to do, when DATA_KEYS cannot read the events already there
+(``bot.rotation.check_keys``), rather than treat every conversation as new. If this module
+failed to import, Rasa would fall back to its in-memory store with only a warning: the
+end-to-end test ``tests/e2e/test_encrypted_at_rest.py`` reads the transcript back from the file.
 
 ``keys()`` is the one method overridden: during a key rotation one conversation can have rows
 under two keys, which SQL's ``DISTINCT`` sees as two senders; they decrypt to one id.
