@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import threading
+from pathlib import Path
 
 from bot.cli import command
 
@@ -46,7 +47,7 @@ def _run(sub: argparse._SubParsersAction) -> None:
             action_port=action_port,
             model=latest_model(),
             env=rasa_environment(rasa_port, action_port),
-            log_dir=PROJECT_ROOT / "var" / "log",
+            log_dir=Path(os.environ.get("LOG_DIR") or PROJECT_ROOT / "var" / "log"),
             credentials=credentials,
             web=[site, console],
         )

@@ -199,7 +199,9 @@ class Services:
         return proc
 
     def start(self, timeout: float = 180) -> Services:
-        rasa = str(VENV_BIN / "rasa")
+        # Rasa itself, with the action-call guard (a short timeout and a kind reply when the
+        # action server is down or hung) installed first: channels/action_calls.py.
+        rasa = [sys.executable, "-m", "channels.action_calls"]
         actions = self._spawn(
             "actions",
             [sys.executable, "-m", "actions.server", "--actions", "actions",
@@ -208,7 +210,7 @@ class Services:
         server = self._spawn(
             "rasa",
             [
-                rasa, "run",
+                *rasa, "run",
                 "--model", str(self.model),
                 "--endpoints", "endpoints.yml",
                 "--credentials", str(self.credentials),

@@ -1,0 +1,114 @@
+"""Rasa's calls to the action server: a short timeout, and a kind reply when a call fails.
+
+Rasa 3.6 waits ``rasa.core.constants.DEFAULT_REQUEST_TIMEOUT`` (300 s) for the action server,
+with no setting for it in ``endpoints.yml`` (``RemoteAction.run`` passes the constant to
+``EndpointConfig.request``), and when a call fails, ``MessageProcessor._run_action`` logs the
+error, drops the action's events and goes on predicting: the patient gets no answer, or a
+question out of turn. So a patient whose action server had died waited in silence, and one
+whose action server hung waited five minutes.
+
+:func:`install` changes two things, and nothing else:
+
+* ``RemoteAction`` calls time out after ``ACTION_CALL_TIMEOUT`` seconds (default 6): it sets
+  the module constant ``RemoteAction.run`` reads, the one value Rasa uses for that call.
+* ``RemoteAction.run`` and ``MessageProcessor._run_action`` are wrapped: when a call fails
+  (refused, timed out, or a 5xx; not a form's ordinary rejection, a 400), the processor still
+  logs it and drops its events as Rasa does, then the patient is told at once, in their
+  language (``action_failed`` in ``bot/locales``), and the turn ends by listening. The tracker
+  keeps every slot from before the failed turn, so sending the answer again carries on at the
+  same question. Only the action's name and the error's type are logged here.
+
+A domain response and a rule cannot do this: the processor swallows the failure before any
+policy sees it. :func:`main` is ``rasa`` itself with this installed first (``python -m
+channels.action_calls run ...``, as ``bot.deploy.services`` starts Rasa).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import sys
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 6.0
+_failure: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "action_call_failure", default=None
+)
+_installed = False
+
+
+def call_timeout() -> float:
+    return float(os.environ.get("ACTION_CALL_TIMEOUT") or DEFAULT_TIMEOUT)
+
+
+def install() -> None:
+    """Patch Rasa's action calls (once per process)."""
+    global _installed
+    if _installed:
+        return
+    import rasa.core.actions.action as action_module
+    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import BotUttered
+
+    from bot.messages import msg
+
+    action_module.DEFAULT_REQUEST_TIMEOUT = call_timeout()
+    remote_run = RemoteAction.run
+    run_action = MessageProcessor._run_action
+
+    async def guarded_remote_run(self, output_channel, nlg, tracker, domain):  # noqa: ANN001, ANN202
+        try:
+            return await remote_run(self, output_channel, nlg, tracker, domain)
+        except ActionExecutionRejection:
+            raise
+        except Exception as exc:
+            failure = _failure.get()
+            if failure is not None:
+                failure.setdefault("action", self.name())
+                failure.setdefault("error", _error_type(exc))
+            raise
+
+    async def guarded_run_action(self, action, tracker, output_channel, nlg, prediction):  # noqa: ANN001, ANN202
+        failure: dict[str, Any] = {}
+        token = _failure.set(failure)
+        try:
+            carry_on = await run_action(self, action, tracker, output_channel, nlg, prediction)
+        finally:
+            _failure.reset(token)
+        if not failure:
+            return carry_on
+        log.warning("action server call for %s failed (%s); the patient was asked to resend",
+                    failure["action"], failure["error"])
+        text = msg("action_failed", tracker.get_slot("language") or "en")
+        tracker.update(BotUttered(text))
+        await output_channel.send_response(tracker.sender_id, {"text": text})
+        tracker.trigger_followup_action(ACTION_LISTEN_NAME)
+        return True
+
+    RemoteAction.run = guarded_remote_run
+    MessageProcessor._run_action = guarded_run_action
+    _installed = True
+
+
+def _error_type(exc: BaseException) -> str:
+    """The failure's kind: the type of the error Rasa wrapped, if it did."""
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(exc).__name__}/{type(cause).__name__}" if cause else type(exc).__name__
+
+
+def main() -> None:
+    """``rasa`` with the guard installed: ``python -m channels.action_calls run ...``."""
+    install()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv[0] = "rasa"
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
