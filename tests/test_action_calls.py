@@ -1,0 +1,90 @@
+"""Rasa's action calls with the guard of ``channels/action_calls.py``: a dead action server and a
+hung one get the patient a kind reply at once (not after Rasa's 300 s), and the turn ends by
+listening. Rasa's own ``MessageProcessor._run_action`` and ``RemoteAction`` run for real; only
+the model is left out (no prediction is needed to run one action)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+pytest.importorskip("rasa")
+
+from rasa.core.actions.action import RemoteAction  # noqa: E402
+from rasa.core.channels.channel import CollectingOutputChannel  # noqa: E402
+from rasa.core.policies.policy import PolicyPrediction  # noqa: E402
+from rasa.core.processor import MessageProcessor  # noqa: E402
+from rasa.shared.core.domain import Domain  # noqa: E402
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered  # noqa: E402
+from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
+from rasa.utils.endpoints import EndpointConfig  # noqa: E402
+
+from bot.deploy.services import free_port  # noqa: E402
+from bot.settings import PROJECT_ROOT  # noqa: E402
+from channels import action_calls  # noqa: E402
+
+SORRY = "something went wrong on our side"
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    action_calls.install()
+    return Domain.load(str(PROJECT_ROOT / "domain.yml"))
+
+
+def processor(domain: Domain) -> MessageProcessor:
+    """A processor with the project's domain: all ``_run_action`` needs."""
+    proc = MessageProcessor.__new__(MessageProcessor)
+    proc.domain = domain
+    return proc
+
+
+def mid_screening(domain: Domain) -> DialogueStateTracker:
+    tracker = DialogueStateTracker.from_events("patient-1", [
+        ActionExecuted("action_listen"),
+        UserUttered("yes", {"name": "affirm", "confidence": 1.0}),
+        SlotSet("language", "en"),
+    ], slots=domain.slots)
+    return tracker
+
+
+async def call(domain: Domain, url: str) -> tuple[bool, list[dict], DialogueStateTracker, float]:
+    tracker = mid_screening(domain)
+    output = CollectingOutputChannel()
+    action = RemoteAction("action_ask_answer", EndpointConfig(url))
+    prediction = PolicyPrediction.for_action_name(domain, "action_ask_answer")
+    started = time.monotonic()
+    carry_on = await processor(domain)._run_action(action, tracker, output, None, prediction)
+    return carry_on, output.messages, tracker, time.monotonic() - started
+
+
+async def test_a_dead_action_server_gets_the_patient_a_kind_reply_at_once(domain):
+    carry_on, messages, tracker, took = await call(domain, f"http://127.0.0.1:{free_port()}/webhook")
+    assert took < 2
+    assert len(messages) == 1 and SORRY in messages[0]["text"]
+    assert "Your earlier answers are kept" in messages[0]["text"]
+    assert carry_on and tracker.followup_action == "action_listen"  # the turn ends, listening
+    assert tracker.get_slot("language") == "en"  # what the tracker had is kept
+
+
+async def test_a_hung_action_server_is_given_up_on_after_the_timeout(domain, monkeypatch):
+    import rasa.core.actions.action as action_module
+
+    monkeypatch.setattr(action_module, "DEFAULT_REQUEST_TIMEOUT", 1.0)
+    with socket.socket() as hung:  # accepts connections, never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        port = hung.getsockname()[1]
+        carry_on, messages, tracker, took = await call(domain, f"http://127.0.0.1:{port}/webhook")
+    assert 0.9 < took < 3
+    assert len(messages) == 1 and SORRY in messages[0]["text"]
+    assert tracker.followup_action == "action_listen"
+
+
+def test_the_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ACTION_CALL_TIMEOUT", "4.5")
+    assert action_calls.call_timeout() == 4.5
+    monkeypatch.delenv("ACTION_CALL_TIMEOUT")
+    assert action_calls.call_timeout() == 6.0
