@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bot.deploy.action_server import SECRET_ENV, endpoint_host, load_action_server_settings
+from bot.files import UMASK, open_private, private_dir
 from bot.logs import LOGGING_CONFIG
 from bot.settings import PROJECT_ROOT, load_settings
 
@@ -183,8 +184,10 @@ class Services:
     restarts: dict[str, int] = field(default_factory=dict)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        # Logs 0600 in a 0700 folder; what the child creates (Rasa's tracker database and its
+        # journal, its own files) is its user's alone too (umask 077).
+        private_dir(self.log_dir)
+        log = open_private(self.log_dir / f"{name}.log", "ab", encoding=None)
         proc = subprocess.Popen(
             args,
             cwd=PROJECT_ROOT,
@@ -192,6 +195,7 @@ class Services:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=UMASK,
         )
         log.close()  # the child has its own copy
         self.processes[name] = proc
