@@ -14,7 +14,8 @@ variables. One rule set, applied to every log record either process makes, remov
 Both processes read ``logging.yml`` (the Rasa server through ``--logging-config-file``, the
 action server through ``actions.server``); building its filter installs the rules as the log
 record factory, so they apply to every logger and every handler, including the handlers Rasa
-installs after reading the file. Python warnings and uncaught exceptions go through logging too.
+installs after reading the file. Python warnings (a deprecation keeps its words, any other warning
+only where it was raised) and uncaught exceptions go through logging too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 import sys
 import threading
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +169,7 @@ def install_private_records() -> None:
             return make_private(previous(*args, **kwargs))
 
         logging.setLogRecordFactory(factory)
-        logging.captureWarnings(True)
+        warnings.showwarning = _show_warning
 
         uncaught = logging.getLogger("uncaught")
 
@@ -185,6 +187,21 @@ def install_private_records() -> None:
         sys.excepthook = excepthook
         threading.excepthook = thread_excepthook
         _factory_installed = True
+
+
+_CODE_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning)
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: Any = None, line: str | None = None,
+) -> None:
+    """Python warnings through logging. Deprecations are about code and keep their words; any
+    other warning (a library's UserWarning may quote a slot's value) keeps only where it was."""
+    words = str(message) if issubclass(category, _CODE_WARNINGS) else WITHHELD
+    logging.getLogger("py.warnings").warning(
+        "%s:%d: %s: %s", filename, lineno, category.__name__, words
+    )
 
 
 def private_filter() -> PrivateRecords:
