@@ -31,6 +31,15 @@ def _run(sub: argparse._SubParsersAction) -> None:
 
         load_settings()
         init_db()
+        from bot.erasure import ErasureError, purge_at_start  # RETENTION_DAYS, before any server
+
+        try:
+            purged = purge_at_start()
+        except ErasureError as error:
+            print(f"cannot start: {error}")
+            return 1
+        if purged:
+            print(purged)
         rasa_port = int(os.environ.get("RASA_PORT") or 5005)
         action_port = int(os.environ.get("ACTION_PORT") or 5055)
         site_port = int(os.environ.get("SITE_PORT") or 8000)
