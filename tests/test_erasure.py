@@ -222,10 +222,12 @@ def spooled() -> list[Path]:
     return spool.pending(leads.LEAD_SPOOL)
 
 
-def raw_values(database_url: str, token: str) -> set[bytes]:
+def raw_values(database_url: str, token: str, answers_with: str | None = None) -> set[bytes]:
     """The values of the screenings whose conversation id holds ``token`` (their conversation id,
-    leads' contact details, answers that hold it too) as the database stores them, ciphertext
-    when encrypted, read with plain SQL; short enough to sit whole in one page."""
+    leads' contact details, answers that hold ``answers_with``, by default the token too) as the
+    database stores them, ciphertext when encrypted, read with plain SQL; short enough to sit
+    whole in one page."""
+    answers_with = token if answers_with is None else answers_with
     engine = create_engine(database_url, future=True)
     values: set[bytes] = set()
     with engine.connect() as connection:
@@ -238,7 +240,7 @@ def raw_values(database_url: str, token: str) -> set[bytes]:
             if sid in mine:
                 values.update(_as_bytes(v) for v in contact)
         for sid, raw in connection.execute(text("SELECT screening_id, raw_text FROM answers")):
-            if sid in mine and token in _opened(raw):
+            if sid in mine and answers_with in _opened(raw):
                 values.add(_as_bytes(raw))
     engine.dispose()
     return {v for v in values if v and len(v) < 1000}
