@@ -104,7 +104,7 @@ def _shell(sub: argparse._SubParsersAction) -> None:
         action_port = free_port()
         env = rasa_environment(free_port(), action_port)
         actions = subprocess.Popen(
-            [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions",
+            [str(VENV_BIN / "python"), "-m", "actions.server", "--actions", "actions",
              "--port", str(action_port)],
             cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
