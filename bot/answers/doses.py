@@ -18,34 +18,19 @@ from bot.answers.numbers import (
     parse_number,
 )
 from bot.answers.text import _phrases
-from bot.answers.words import canonical
+from bot.answers.words import canonical, word_list
 
+# The words are in bot/answers/words/en.yml.
 _MASS_UNITS = {
-    **dict.fromkeys(("mg", "mgs", "milligram", "milligrams", "milligramme", "milligrammes"), 1.0),
-    **dict.fromkeys(("g", "gm", "gms", "gram", "grams", "gramme", "grammes", "grm"), 1000.0),
-    **dict.fromkeys(
-        ("mcg", "mcgs", "μg", "ug", "microgram", "micrograms", "microgramme", "microgrammes"),
-        0.001,
-    ),
+    **dict.fromkeys(word_list("dose_mg_units"), 1.0),
+    **dict.fromkeys(word_list("dose_g_units"), 1000.0),
+    **dict.fromkeys(word_list("dose_mcg_units"), 0.001),
 }
-_PILL_WORDS = frozenset(
-    {"tablet", "tablets", "tab", "tabs", "pill", "pills", "capsule", "capsules", "caps", "cap",
-     "dose", "doses", "injection", "injections", "each"}
-)  # fmt: skip
+_PILL_WORDS = frozenset(word_list("dose_pill_words"))
 _TIMES = frozenset({"x", "×", "*"})
 # A number followed by one of these is not a dose in mg.
-_OTHER_UNITS = frozenset(
-    {"ml", "mls", "cc", "l", "unit", "units", "iu", "drops", "drop", "puffs", "puff", "%",
-     "percent", "kg", "kgs", "lb", "lbs", "cm", "mmol", "times", "time", "hours", "hour", "hrs",
-     "hr", "h", "o'clock", "am", "pm"}
-    | _PILL_WORDS
-    | set(_DURATION_UNITS)
-)  # fmt: skip
-_TIME_OF_DAY = frozenset(
-    {"morning", "mornings", "evening", "evenings", "night", "nights", "bedtime", "lunch",
-     "lunchtime", "noon", "midday", "afternoon", "breakfast", "dinner", "supper", "am", "pm",
-     "tonight", "nighttime"}
-)  # fmt: skip
+_OTHER_UNITS = frozenset(word_list("dose_other_units")) | _PILL_WORDS | set(_DURATION_UNITS)
+_TIME_OF_DAY = frozenset(word_list("dose_times_of_day"))
 _N = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty four)"
 _PER = r"(?:a|an|per|each|every|/|in a|a single)"
 _DAY = r"(?:day|days|d|24 hours|24 ?hrs)"

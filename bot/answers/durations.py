@@ -19,25 +19,21 @@ from bot.answers.numbers import (
     _tokens,
 )
 from bot.answers.text import _phrases
-from bot.answers.words import canonical
+from bot.answers.words import canonical, word_list
 
 __all__ = ["DAYS_PER_MONTH", "DAYS_PER_WEEK", "DAYS_PER_YEAR", "parse_duration_days"]
 
+# The words are in bot/answers/words/en.yml.
 _DURATION_UNITS = {
-    **dict.fromkeys(("day", "days", "dy", "dys"), 1.0),
-    **dict.fromkeys(("week", "weeks", "wk", "wks", "wek", "weks", "weeek"), float(DAYS_PER_WEEK)),
-    **dict.fromkeys(("fortnight", "fortnights"), 14.0),
-    **dict.fromkeys(
-        ("month", "months", "mo", "mos", "mth", "mths", "mnth", "mnths", "monthes", "mon"),
-        DAYS_PER_MONTH,
-    ),
-    **dict.fromkeys(("year", "years", "yr", "yrs", "yrz", "yeras", "yaers"), DAYS_PER_YEAR),
+    **dict.fromkeys(word_list("duration_day_units"), 1.0),
+    **dict.fromkeys(word_list("duration_week_units"), float(DAYS_PER_WEEK)),
+    **dict.fromkeys(word_list("duration_fortnight_units"), 14.0),
+    **dict.fromkeys(word_list("duration_month_units"), DAYS_PER_MONTH),
+    **dict.fromkeys(word_list("duration_year_units"), DAYS_PER_YEAR),
 }
 # Single letters count as units only when glued to the digits: "10d", "3w", "1y".
 _GLUED_UNITS = {"d": 1.0, "w": float(DAYS_PER_WEEK), "y": DAYS_PER_YEAR}
-_VAGUE_QUANTITIES = frozenset(
-    {"few", "several", "some", "many", "multiple", "lots", "lot", "numerous", "various", "couple"}
-)
+_VAGUE_QUANTITIES = frozenset(word_list("duration_vague_quantities"))
 _DURATION_JOINERS = frozenset({"and", ",", "plus", "&", "+"})
 # "nearly 2 months" is a little under 2 months: a day less. "just over 2 months" a day more.
 _JUST_UNDER = _phrases(

@@ -146,27 +146,14 @@ _JOIN_GAP = re.compile(r"[\s'\-]*")
 # A name made of several tokens is at least this long, so that "m p" is never "MP".
 _MIN_JOINED_KEY = 4
 
-# Everyday words that are within one letter of a medicine's name: never read as that medicine.
-_COMMON_WORDS = frozenset(
-    {
-        "asteroid", "asteroids", "steroidal", "nonsteroidal", "immunosuppressed",
-        "immunosuppression", "immunosuppress", "motoring", "program", "programs", "programme",
-        "programmes", "prograde", "celebrate", "celebrated", "celebrates", "general", "neural",
-        "mineral", "medical", "imagine", "aspiring", "statins", "vitals", "calcite",
-        "biologically", "biology",
-    }
-)  # fmt: skip
+# Everyday words within one letter of a medicine's name (bot/answers/words/en.yml).
+_COMMON_WORDS = frozenset(word_list("medicines_common_words"))
 _FUZZY_MIN_LENGTH = 6
 _FUZZY_RATIO = 0.85
 _FUZZY_MARGIN = 0.03
 _TYPO_CACHE_SIZE = 4096
 # A mention within a few words after one of these is a medicine the patient does not take.
-_NEGATIONS = frozenset(
-    {"no", "not", "never", "without", "stopped", "stop", "quit", "off", "nor", "neither",
-     "none", "don't", "dont", "doesn't", "doesnt", "didn't", "didnt", "haven't", "havent",
-     "hasn't", "hasnt", "isn't", "isnt", "wasn't", "wasnt", "aren't", "arent", "won't", "wont",
-     "cannot", "can't", "cant", "discontinued", "finished", "ended", "weaned"}
-)  # fmt: skip
+_NEGATIONS = frozenset(word_list("medicines_negations"))
 # ... and these phrases, a little further back: "I used to take HCQ", "previously on MTX", and
 # medicines not started yet: "they want to start me on rituximab", "I'm about to start cellcept".
 _NEGATING_PHRASES = re.compile(
@@ -194,10 +181,7 @@ _PREFIX_CHARS = 160  # enough for any negation window: keeps long replies fast
 _CJK_NEGATION = word_pattern("medicines_negation_patterns")
 # A new start ends what a negation before it said: "stopped cellcept and started prednisone",
 # "骁悉停了以后开始吃强的松".
-_RESTARTS = frozenset(
-    {"started", "start", "starting", "began", "begun", "restarted", "switched", "changed",
-     "moved", "added", "put"}
-)  # fmt: skip
+_RESTARTS = frozenset(word_list("medicines_restarts"))
 _CJK_RESTART = word_pattern("medicines_restart_patterns")
 # Right before a name: "switched from Imuran to CellCept", "instead of MTX".
 _REPLACED = re.compile(
@@ -399,89 +383,15 @@ _WORD = re.compile(rf"[^\W_{_CJK}]+(?:'[^\W_{_CJK}]+)*")
 _SPAN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+(?:'[^\W_{_CJK}]+)*")
 
 
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
 # A number, a dose or a date: "10mg", "1g", "2x", "x2", "q12h", "2nd", "2020", "1990s".
 _NUMBERISH = re.compile(
     r"\d+(?:x\d+)?(?:st|nd|rd|th|s|mg|mgs|g|gm|gms|mcg|ug|μg|ml|mls|iu|u|kg|x|h|hr|hrs|hours?|"
     r"am|pm|d|days?|w|wk|wks|weeks?|m|mo|mos|months?|y|yr|yrs|years?|tabs?|tablets?|pills?|"
     r"caps?|times?|min|mins)?|x\d+|q\d+h|q\d+hrs?|[ivx]+"
 )
-# Everyday words and medicine talk: not a medicine's name. A word missing here is reported as
-# unrecognised (the bot asks, or leaves it for the site), which is the safe side to err on.
-_STOP_WORDS = _word_set(
-    """
-    a an the and or also plus with without as well too either neither nor both all any some
-    each every other another else etc so then than but however only just except instead though
-    although while whereas because cause cos since until till after before during when if
-    i i'm im i've ive i'd id i'll me my mine myself we we're us our you your yours he she him
-    her his they them their it it's its this that these those there here what which who whom
-    whose how why where
-    am is are was were be been being have has had having haven't hasn't hadn't do does did
-    doing done don't dont doesn't doesnt didn't didnt will would shall should can could may
-    might must won't wont can't cant cannot couldn't wouldn't shouldn't isn't isnt aren't
-    arent wasn't wasnt weren't ain't let's
-    take takes taking took taken tak takin use uses using used on onto in into at of to from
-    for by about around over under up down out off via per through across between among
-    against upon within back away
-    get gets getting got gotten give gives giving gave given put puts putting go goes going
-    went gone come comes coming came keep keeps keeping kept need needs needed needing want
-    try trying tried make makes made prescribed prescribe prescribes prescription
-    prescriptions started start starts starting began begin begun stopped stop stops stopping
-    quit quitting discontinued finished finish ended end weaned wean restarted continue
-    continued continuing switched switch switching changed change changing increased increase
-    decreased decrease reduced reduce reducing lowered raised tapered taper tapering added
-    added add adding recommended suggested told tell said say says saying asked
-    medicine medicines med meds medication medications drug drugs treatment treatments
-    therapy therapies tablet tablets tab tabs pill pills capsule capsules cap caps dose doses
-    dosage dosages injection injections injected injecting jab jabs shot shots infusion
-    infusions infused iv drip drips pulse pulses course courses cycle cycles round rounds
-    regimen pack packet sachet form oral orally subcutaneous subcut sub sc intravenous
-    intravenously generic brand name names called
-    mg mgs milligram milligrams g gm gram grams mcg microgram micrograms ml mls iu unit units
-    kg
-    daily day days everyday week weeks weekly wk wks month months monthly mo year years
-    yearly yr yrs hour hours hr hrs minute minutes morning mornings evening evenings night
-    nights nightly bedtime noon midday afternoon lunch lunchtime breakfast dinner supper meal
-    meals food today tonight yesterday tomorrow am pm time times once twice thrice alternate
-    alternating bd bid tds tid qds qid od qd eod qod prn nocte mane stat x
-    now currently current present presently moment right still yet already ago last past
-    next recently lately soon later earlier early late long longer while since ever never
-    always usually normally generally regularly regular sometimes occasionally often rarely
-    again anymore more less most least much many few couple several lot lots little bit
-    half quarter whole about approximately approx roughly around nearly almost exactly like
-    zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
-    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
-    ninety hundred thousand first second third fourth fifth once single double
-    yes yeah yep yup ya no nope nah not none nothing nil ok okay sure fine good great thanks
-    thank thankyou thx ty please sorry hi hello hey um umm uh erm er hmm oh ah well actually
-    really honestly basically just think thought believe guess suppose maybe perhaps probably
-    possibly likely unsure know known dunno idk remember recall forgot forget mean meant
-    meaning mostly mainly especially still
-    doctor doctors dr doc gp rheumatologist rheumatologists rheum rheumy nephrologist
-    dermatologist specialist consultant nurse hospital clinic team
-    lupus sle systemic erythematosus disease condition illness kidney kidneys nephritis renal
-    flare flares flaring symptoms
-    pain joint joints skin rash stomach liver bone bones heart protect protection because side
-    effect effects problem problems issue issues diagnosed diagnosis involved eye eyes vision
-    hair loss weight helped help helps worked work working better worse due allergic allergy
-    reaction reactions
-    january february march april may june july august september october november december jan
-    feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
-    saturday sunday weekend weekends
-    white blue pink yellow orange green red brown purple round tiny
-    wants wanted plan plans planning planned hope hoping soon future thinking considering
-    that's what's there's here's pen pens syringe syringes autoinjector auto injector injector
-    uk usa us america england britain canada australia china hong kong taiwan singapore
-    n w nd
-    new old same different usual low high lower higher small big large strong weak
-    asteroid asteroids program programs programme programmes prograde celebrate celebrated
-    celebrates general neural mineral medical imagine motoring aspiring vitals calcite
-    list listed above below following
-    """
-)
+# Everyday words and medicine talk: not a medicine's name (bot/answers/words/en.yml). A word
+# missing there is reported as unrecognised, which is the safe side to err on.
+_STOP_WORDS = frozenset(word_list("medicines_stop_words"))
 # Filler and words that may hide a medicine, in languages without spaces (the words files).
 _CJK_FILLER = frozenset(word_list("medicines_filler"))
 _CJK_FILLER_LONGEST = max((len(w) for w in _CJK_FILLER), default=1)

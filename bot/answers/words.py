@@ -184,12 +184,16 @@ def load_lexicon(path: Path) -> Lexicon:
     if not isinstance(data, dict):
         raise WordsError(f"{where}: expected a mapping")
     script = data.get("script")
-    if not isinstance(script, str) or not script:
+    rewrites = any(key in data for key in ("forms", "numerals", "alone", "clause_start"))
+    if script is None and not rewrites:
+        script_re = re.compile(r"(?!)")  # the parsers' own language: read as it is, never rewritten
+    elif not isinstance(script, str) or not script:
         raise WordsError(f"{where}: 'script' must give the characters of the language")
-    try:
-        script_re = re.compile(f"[{script}]")
-    except re.error as exc:
-        raise WordsError(f"{where}: 'script' is not a character range: {exc}") from exc
+    else:
+        try:
+            script_re = re.compile(f"[{script}]")
+        except re.error as exc:
+            raise WordsError(f"{where}: 'script' is not a character range: {exc}") from exc
     punctuation = data.get("punctuation") or {}
     if not isinstance(punctuation, dict):
         raise WordsError(f"{where}: punctuation maps a mark to the one the parsers read")

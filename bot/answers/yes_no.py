@@ -6,7 +6,7 @@ import re
 from typing import Literal
 
 from bot.answers.text import _phrases, normalise
-from bot.answers.words import alone, canonical
+from bot.answers.words import alone, canonical, word_list
 
 YesNo = Literal["yes", "no", "unsure"]
 
@@ -121,10 +121,10 @@ _YES = _phrases(
     rf"i(?: have|'ve| ve|ve) (?:been|had|got){_NEGATION_AHEAD}|i (?:take|use){_NEGATION_AHEAD}",
 )
 # "Always" is a yes only on its own: "tired all the time" describes something else.
-_ALWAYS = frozenset({"always", "constantly", "all the time", "yes always", "always yes"})
-_YES_EMOJI = frozenset("👍✅✔☑👌🙆")
-_NO_EMOJI = frozenset("👎❌✖🚫🙅⛔")
-_UNSURE_EMOJI = frozenset("🤷🤔❓❔")
+_ALWAYS = frozenset(word_list("yes_alone"))
+_YES_EMOJI = frozenset(word_list("yes_emoji"))
+_NO_EMOJI = frozenset(word_list("no_emoji"))
+_UNSURE_EMOJI = frozenset(word_list("unsure_emoji"))
 
 
 def _claim(text: str, pattern: re.Pattern[str], taken: list[tuple[int, int]]) -> int:
