@@ -17,7 +17,13 @@ from flask import Flask, Response, abort, current_app, render_template, request,
 
 from bot.protocol import get_protocol, trials_dir
 from bot.settings import PROJECT_ROOT
-from bot.site.content import greeting_payload, text, trial_page, widget_strings
+from bot.site.content import (
+    greeting_payload,
+    page_languages,
+    text,
+    trial_page,
+    widget_strings,
+)
 
 SOCKET_IO_CLIENT = "socket.io.min.js"
 DEFAULTS: dict[str, Any] = {
@@ -106,13 +112,21 @@ def _words(language: str):
 
 
 def _render_trial(trial_id: str | None) -> str:
-    lang = current_app.config["LANGUAGE"]
-    page = trial_page(get_protocol(trial_id), lang)
+    protocol = get_protocol(trial_id)
+    offered = page_languages(protocol)
+    # The page's language switch (?lang=zh): one of the trial's languages, else the site's own.
+    lang = request.args.get("lang") or current_app.config["LANGUAGE"]
+    if lang not in offered:
+        lang = current_app.config["LANGUAGE"] if current_app.config["LANGUAGE"] in offered else (
+            offered[0] if offered else current_app.config["LANGUAGE"])
+    page = trial_page(protocol, lang)
     widget = {
         "socketUrl": rasa_url(),
         "socketPath": current_app.config["SOCKET_PATH"],
         "trialId": page.trial_id,
-        "initPayload": greeting_payload(page.trial_id),
+        "initPayload": greeting_payload(page.trial_id, lang),
         "strings": widget_strings(lang),
     }
-    return render_template("trial.html", page=page, widget=widget, t=_words(lang), lang=lang)
+    switch = [(code, text("language_name", code)) for code in offered]
+    return render_template("trial.html", page=page, widget=widget, t=_words(lang), lang=lang,
+                           languages=switch if len(switch) > 1 else [])

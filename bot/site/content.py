@@ -106,9 +106,9 @@ def trial_page(protocol: Protocol, language: str = DEFAULT_LANGUAGE) -> TrialPag
     return TrialPage(
         trial_id=protocol.id,
         code=protocol.code,
-        title=protocol.title,
+        title=protocol.title_in(language),
         short_title=protocol.short_title.get(language),
-        site_name=protocol.site_name(),
+        site_name=protocol.site_name(language),
         recruiting=protocol.is_recruiting,
         status=status,
         phase=protocol.phase,
@@ -124,9 +124,16 @@ def trial_page(protocol: Protocol, language: str = DEFAULT_LANGUAGE) -> TrialPag
     )
 
 
-def greeting_payload(trial_id: str) -> str:
-    """What the widget sends first: the greeting, naming the page's trial (entity ``trial``)."""
-    return "/greet" + json.dumps({"trial": trial_id})
+def greeting_payload(trial_id: str, language: str | None = None) -> str:
+    """What the widget sends first: the greeting, naming the page's trial (entity ``trial``) and
+    the page's language (entity ``language``: the bot speaks it from its first reply)."""
+    entities = {"trial": trial_id} | ({"language": language} if language else {})
+    return "/greet" + json.dumps(entities)
+
+
+def page_languages(protocol: Protocol) -> list[str]:
+    """The languages a trial's page can be shown in: the trial's, where the page has words."""
+    return [code for code in protocol.languages if (LOCALES_DIR / f"{code}.yml").is_file()]
 
 
 def widget_strings(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:

@@ -108,7 +108,7 @@ def test_the_widget_opens_the_chat_for_this_trial_on_rasas_socket(client):
     config = json.loads(parsed.scripts["chat-config"])
     assert config["socketUrl"] == "http://127.0.0.1:5005"
     assert config["socketPath"] == "/socket.io"
-    assert config["initPayload"] == '/greet{"trial": "NCT06675422"}'
+    assert config["initPayload"] == '/greet{"trial": "NCT06675422", "language": "en"}'
     assert config["strings"]["typing"] == "The assistant is typing…"
     # Reached as localhost, the widget finds Rasa on localhost too.
     assert json.loads(page(client, host="localhost:8000").scripts["chat-config"])[
