@@ -304,6 +304,8 @@ def numeral_value(run: str, numerals: _Numerals) -> str:
             continue
         power = numerals.powers[c]
         if power >= 10000:
+            if current is None and not section:
+                current = 1  # "万" alone, "万把块": ten thousand
             section = (section + (current or 0)) * power
             total += section
             section = 0
