@@ -10,6 +10,7 @@ answer that would end the screening counts.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -169,7 +170,8 @@ def _numbered_option(question: Question, text: str, language: str) -> str | None
     """'1', '2'... pick an option on text-only channels, except where a number is the answer."""
     if question.type in (AnswerType.NUMBER, AnswerType.DOSE, AnswerType.DURATION):
         return None
-    stripped = text.strip().rstrip(".").lstrip("#")
+    # NFKC: a Chinese keyboard in full-width mode types "２" and "２。" for "2".
+    stripped = unicodedata.normalize("NFKC", text).strip().rstrip(".。").lstrip("#")
     # ASCII digits only: "²" and "①" are digits to str.isdigit but not to int().
     if stripped.isascii() and stripped.isdigit() and len(stripped) <= 3:
         opts = options(question, language)

@@ -266,3 +266,10 @@ def test_a_malformed_words_file_is_refused_with_the_reason(tmp_path: Path, body,
 
 def test_text_in_no_words_file_s_script_is_left_as_it_is():
     assert canonical("no, never had it", "yes_no") == "no, never had it"
+
+
+def test_a_numbered_option_typed_in_full_width_digits_picks_that_option():
+    protocol = get_protocol("NCT06675422")
+    for text, value in (("１", "yes"), ("２。", "no")):
+        read = interpret(protocol.question("diagnosis"), text, "zh")
+        assert read is not None and read.answer.value == value, text
