@@ -1,14 +1,28 @@
-"""Rasa's socket.io connector (the study page's chat widget), with session persistence that works
-and session ids that cannot name another channel's conversation.
+"""Rasa's socket.io connector (the study page's chat widget), with sessions the server issues and
+binds to the client it gave them to, and the checks every channel makes.
 
 - Rasa 3.6 calls ``sio.enter_room(...)`` without ``await``; since python-socketio 5.10 it is a
   coroutine, so the conversation's room is never joined and, with ``session_persistence: true``,
   no reply reaches the browser (RasaHQ/rasa#13027, still open). The ``session_request`` handler
   is registered again with the call awaited.
-- Rasa takes the browser's ``session_id`` as the conversation id. A conversation id is shared by
-  every channel, so a browser that sent a Telegram chat id or a phone number as its session id
-  would read and write that patient's conversation. Here a session id is a random id the server
-  issued (32 hex digits); anything else gets a new one, and messages naming one are dropped.
+- Rasa takes whatever ``session_id`` the browser sends as the conversation id, so whoever knows
+  or guesses a patient's id reads and writes their conversation. Here the server issues a
+  session: a random id (32 hex digits) and a token, the HMAC of the id under a key only the
+  server has (``SOCKETIO_SESSION_KEY``, else a key generated into ``var/socketio-session-key``,
+  mode 0600). ``session_confirm`` sends ``{"session_id", "session_token"}``; a reload presents
+  both and carries on, and an id without its token (forged, guessed, or copied without the
+  token) gets a new session. Each socket is bound to the session it was confirmed: a message is
+  taken for that session only, and a message naming another id, or sent before any
+  ``session_request``, is dropped.
+- Event data that is not an object, a message that is not a string, metadata that is not an
+  object: dropped, never an exception.
+- ``allowed_origins``: the pages allowed to open a socket (``SITE_ORIGIN``). Rasa's connector
+  turns python-engineio's origin check off and leaves CORS headers to Rasa's ``--cors`` (both
+  would send them twice, which browsers refuse), so the origin is checked here, on connect: a
+  socket from a browser on any other page is refused (a WebSocket is not bound by CORS).
+- Limits (:mod:`channels.limits`): a message over ``MAX_MESSAGE_CHARS`` is answered kindly
+  without a turn; a session and a client address over their rate limits are answered once and
+  then dropped until their bucket refills.
 
 Everything else (events, output, metadata) is Rasa's. Credentials::
 
@@ -16,56 +30,205 @@ Everything else (events, output, metadata) is Rasa's. Credentials::
       user_message_evt: user_uttered
       bot_message_evt: bot_uttered
       session_persistence: true
+      allowed_origins: ["http://localhost:8000"]
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import inspect
 import logging
+import os
 import re
+import secrets
+import stat
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from rasa.core.channels import socketio
 from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint
 
+from bot.settings import PROJECT_ROOT
+from channels.limits import TOO_FAST, Guard, answer, client_address
+
 logger = logging.getLogger(__name__)
 
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+KEY_FILE = PROJECT_ROOT / "var" / "socketio-session-key"
+MIN_KEY_CHARS = 32
 
 
 def is_session_id(value: Any) -> bool:
-    """True for an id this server issues (``uuid4().hex``)."""
+    """True for an id of the form this server issues (``uuid4().hex``)."""
     return isinstance(value, str) and _SESSION_ID.match(value) is not None
 
 
+def session_key(path: Path = KEY_FILE) -> bytes:
+    """``SOCKETIO_SESSION_KEY``, else the key kept in ``path`` (created, mode 0600, once).
+
+    Every Rasa replica behind one site must have the same key (set it in ``.env``), or a
+    session issued by one is refused by the others.
+    """
+    configured = os.environ.get("SOCKETIO_SESSION_KEY", "").strip()
+    if configured:
+        if len(configured) < MIN_KEY_CHARS:
+            raise ValueError(f"SOCKETIO_SESSION_KEY must be at least {MIN_KEY_CHARS} characters")
+        return configured.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _kept_key(path)
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    logger.warning("generated a socket.io session key in %s (mode 0600)", path)
+    return key.encode()
+
+
+def _kept_key(path: Path) -> bytes:
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o600)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < MIN_KEY_CHARS:
+        raise RuntimeError(f"{path} holds no usable key: delete it to generate a new one")
+    return key.encode()
+
+
+def session_token(key: bytes, session_id: str) -> str:
+    return hmac.new(key, f"socketio-session:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def is_issued(key: bytes, session_id: Any, token: Any) -> bool:
+    """True when ``token`` is the one this server gave out with ``session_id``."""
+    if not is_session_id(session_id) or not isinstance(token, str):
+        return False
+    return hmac.compare_digest(token.encode(), session_token(key, session_id).encode())
+
+
 class SocketIOInput(socketio.SocketIOInput):
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> SocketIOInput:
+        credentials = credentials or {}
+        channel = super().from_credentials(credentials)
+        assert isinstance(channel, SocketIOInput)
+        origins = credentials.get("allowed_origins")
+        if origins is None:
+            from bot.deploy.credentials import site_origins
+
+            origins = site_origins(os.environ)
+        channel.allowed_origins = [str(o) for o in origins]
+        return channel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allowed_origins: list[str] | None = None  # None: Rasa's (no origin check)
+        self.guard = Guard(self.name())
+        self.key = session_key()
+        self._bound: dict[str, str] = {}  # socket id -> the session it was confirmed
+        self._addresses: dict[str, str] = {}  # socket id -> the client's address
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        webhook = super().blueprint(on_new_message)
+        webhook = super().blueprint(self.guard.wrap(on_new_message))
         sio = self.sio
         if sio is None:  # pragma: no cover - Rasa's blueprint() always sets it
             raise RuntimeError("Rasa's socket.io blueprint did not create its server")
         namespace = self.namespace or "/"
+        rasa_connect = sio.handlers[namespace]["connect"]
+        rasa_disconnect = sio.handlers[namespace]["disconnect"]
         rasa_handle_message = sio.handlers[namespace][self.user_message_evt]
 
+        @webhook.listener("before_server_start")
+        async def remember_agent(app: Any, _loop: Any) -> None:
+            self.guard.remember_agent(app)
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+            origin = environ.get("HTTP_ORIGIN")
+            if origin and self.allowed_origins is not None and origin not in self.allowed_origins:
+                logger.info("socketio: a page from another origin was refused")
+                return False
+            address = client_address(environ.get("sanic.request")) or ""
+            if address and not self.guard.address_allowed(address).allowed:
+                logger.info("socketio: a connection over its address's rate limit was refused")
+                return False
+            if not isinstance(auth, dict):
+                auth = None
+            accepted = await rasa_connect(sid, environ, auth)
+            if accepted is not False:
+                self._addresses[sid] = address
+            return accepted
+
+        @sio.on("disconnect", namespace=self.namespace)
+        async def disconnect(sid: str, *args: Any) -> None:
+            self._bound.pop(sid, None)
+            self._addresses.pop(sid, None)
+            await rasa_disconnect(sid)
+
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: str, data: dict[str, Any] | None) -> None:
-            requested = (data or {}).get("session_id")
-            session_id = requested if is_session_id(requested) else uuid.uuid4().hex
+        async def session_request(sid: str, data: Any = None) -> None:
+            data = data if isinstance(data, dict) else {}
+            requested = data.get("session_id")
+            if is_issued(self.key, requested, data.get("session_token")):
+                session_id = str(requested)
+            else:
+                session_id = uuid.uuid4().hex
+            previous = self._bound.get(sid)
+            if previous and previous != session_id and self.session_persistence:
+                await _awaited(sio.leave_room(sid, previous, namespace=self.namespace))
+            self._bound[sid] = session_id
             if self.session_persistence:
-                entered = sio.enter_room(sid, session_id, namespace=self.namespace)
-                if inspect.isawaitable(entered):
-                    await entered
-            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+                await _awaited(sio.enter_room(sid, session_id, namespace=self.namespace))
+            confirmed = {"session_id": session_id,
+                         "session_token": session_token(self.key, session_id)}
+            await sio.emit("session_confirm", confirmed, room=sid, namespace=self.namespace)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: str, data: dict[str, Any]) -> None:
-            if self.session_persistence and not is_session_id((data or {}).get("session_id")):
-                logger.warning("A socket.io message without a session id this server issued "
-                               "was dropped; the client must send session_request first.")
+        async def handle_message(sid: str, data: Any = None) -> None:
+            message = readable_message(data, self.metadata_key)
+            session_id = self._bound.get(sid)
+            if message is None or session_id is None:
+                logger.warning("A socket.io message that is not an object with a text, or sent "
+                               "before session_request, was dropped.")
                 return
-            await rasa_handle_message(sid, data)
+            named = message.get("session_id")
+            if named is not None and named != session_id:
+                logger.warning("A socket.io message naming another session than its socket's "
+                               "was dropped.")
+                return
+            message["session_id"] = session_id
+            address = self._addresses.get(sid)
+            verdict = self.guard.address_allowed(address)
+            if not verdict.allowed:
+                logger.info("socketio: an address over its rate limit was refused")
+                if verdict.first_refusal:
+                    output = socketio.SocketIOOutput(sio, self.bot_message_evt)
+                    recipient = session_id if self.session_persistence else sid
+                    await answer(UserMessage(message["message"], output, recipient), TOO_FAST,
+                                 self.guard.agent)
+                return
+            await rasa_handle_message(sid, message)
 
         return webhook
+
+
+def readable_message(data: Any, metadata_key: str | None) -> dict[str, Any] | None:
+    """The event's data as Rasa's handler reads it, or None when it cannot be read."""
+    if not isinstance(data, dict):
+        return None
+    text = data.get("message")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    message = {"message": text, "session_id": data.get("session_id")}
+    metadata = data.get(metadata_key or "metadata")
+    message[metadata_key or "metadata"] = metadata if isinstance(metadata, dict) else {}
+    return message
+
+
+async def _awaited(result: Any) -> None:
+    if inspect.isawaitable(result):
+        await result

@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.protocol import trials_dir
+from channels.limits import Guard
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ class TelegramInput(telegram.TelegramInput):
         self.api_url = api_url
         self.secret_token = secret_token
         self._output: TelegramOutput | None = None  # the webhook's, made with its blueprint
+        self.guard = Guard(self.name())
         self._acks: set[asyncio.Task] = set()  # callback answers in flight
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -137,7 +139,7 @@ class TelegramInput(telegram.TelegramInput):
             message.text = greeting_for_start(message.text or "")
             return await on_new_message(message)
 
-        webhook = super().blueprint(greet_on_start)
+        webhook = super().blueprint(self.guard.wrap(greet_on_start))
 
         @webhook.middleware("request")
         async def check_secret(request: Request) -> HTTPResponse | None:
@@ -147,6 +149,21 @@ class TelegramInput(telegram.TelegramInput):
             if hmac.compare_digest(sent.encode(), self.secret_token.encode()):
                 return None
             return response.text("forbidden", status=403)
+
+        @webhook.middleware("request")
+        async def check_update(request: Request) -> HTTPResponse | None:
+            """Garbage gets 400; an update Rasa cannot read (a photo, a member change) gets
+            200 at once, or Telegram would send it again and again; Rasa's handler, given
+            either, raises into a 500."""
+            if request.method != "POST" or not request.path.endswith("/webhook"):
+                return None
+            self.guard.remember_agent(request.app)
+            verdict = update_kind(request.body)
+            if verdict == BAD:
+                return response.text("not a Telegram update", status=400)
+            if verdict == IGNORED:
+                return response.text("success")
+            return None
 
         @webhook.middleware("request")
         async def acknowledge_button(request: Request) -> None:
@@ -179,6 +196,50 @@ class TelegramInput(telegram.TelegramInput):
             except TelegramAPIError as error:
                 raise RasaException(f"Failed to set channel webhook: {error}") from error
         return channel
+
+
+BAD, IGNORED, READABLE = "bad", "ignored", "readable"
+
+
+def _chat_id(message: Any) -> bool:
+    chat = message.get("chat") if isinstance(message, dict) else None
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    return isinstance(chat_id, int) and not isinstance(chat_id, bool)
+
+
+def update_kind(body: bytes | str) -> str:
+    """``BAD`` for a body that is not a Telegram update, ``IGNORED`` for an update without a
+    text, a button tap or a location in a chat (what Rasa's connector reads), else
+    ``READABLE``."""
+    try:
+        update = json.loads(body)
+    except (ValueError, RecursionError):
+        return BAD
+    if not isinstance(update, dict):
+        return BAD
+    update_id = update.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        return BAD
+    query = update.get("callback_query")
+    if query is not None:
+        message = query.get("message") if isinstance(query, dict) else None
+        ok = isinstance(query, dict) and isinstance(query.get("data"), str) and _chat_id(message)
+        return READABLE if ok else IGNORED
+    edited = update.get("edited_message")
+    if edited is not None:
+        ok = _chat_id(edited) and isinstance(edited.get("text"), str)
+        return READABLE if ok else IGNORED
+    message = update.get("message")
+    if not _chat_id(message):
+        return IGNORED
+    location = message.get("location")
+    if isinstance(message.get("text"), str):
+        return READABLE
+    if isinstance(location, dict) and all(
+        isinstance(location.get(k), (int, float)) for k in ("longitude", "latitude")
+    ):
+        return READABLE
+    return IGNORED
 
 
 def callback_query_id(body: bytes | str) -> str | None:

@@ -32,6 +32,8 @@ from sanic.response import HTTPResponse
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
+from channels.limits import Guard
+
 logger = logging.getLogger(__name__)
 # twilio's HTTP client logs a dozen lines at INFO for every message sent; its warnings stay.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -55,6 +57,16 @@ def numbered_payload(tracker: Any, text: str) -> str | None:
             if buttons:
                 return None
     return None
+
+
+def readable_form(form: Any) -> bool:
+    """A message Rasa's connector can read: from someone, with a body or a location."""
+    sender = form.get("From")
+    if not isinstance(sender, str) or not sender.strip():
+        return False
+    if isinstance(form.get("Body"), str):
+        return True
+    return bool(form.get("Latitude") and form.get("Longitude"))
 
 
 def whatsapp_address(number: str) -> str:
@@ -131,6 +143,7 @@ class TwilioInput(twilio.TwilioInput):
         self.api_url = api_url
         self.whatsapp_number = whatsapp_number
         self.webhook_url = webhook_url
+        self.guard = Guard(self.name())
 
     def is_signed(self, request: Request) -> bool:
         signature = request.headers.get(SIGNATURE_HEADER)
@@ -164,14 +177,20 @@ class TwilioInput(twilio.TwilioInput):
                     message.text = payload
             return await on_new_message(message)
 
-        webhook = super().blueprint(numbered_reply_as_payload)
+        webhook = super().blueprint(self.guard.wrap(numbered_reply_as_payload))
 
         @webhook.middleware("request")
         async def check_signature(request: Request) -> HTTPResponse | None:
             agent_of_app["agent"] = getattr(request.app.ctx, "agent", None)
-            if request.method != "POST" or self.is_signed(request):
+            self.guard.remember_agent(request.app)
+            if request.method != "POST":
                 return None
-            return response.text("invalid signature", status=403)
+            if not self.is_signed(request):
+                return response.text("invalid signature", status=403)
+            if not readable_form(request.form):
+                # Rasa's handler would raise on a missing Body into a 500.
+                return response.text("not a Twilio message", status=400)
+            return None
 
         return webhook
 

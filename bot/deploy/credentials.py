@@ -2,9 +2,12 @@
 
 Rasa fails on a ``${VARIABLE}`` in ``credentials.yml`` that is not set, so a site that has no
 Telegram bot could not start from a file that names one. The launcher writes the file instead:
-REST and socket.io (the study page's widget) always; Telegram when ``TELEGRAM_TOKEN`` is set;
-Twilio (SMS and WhatsApp) when ``TWILIO_ACCOUNT_SID`` is set. A channel that is half configured
-is an error that names the missing variables, not a channel that silently stays off.
+socket.io (the study page's widget) always, answering pages from ``SITE_ORIGIN`` only; REST as
+``REST_CHANNEL`` says: ``off`` (the default: its webhook answers 404), ``token`` (every request
+carries ``REST_CHANNEL_TOKEN``) or ``open`` (development only); Telegram when
+``TELEGRAM_TOKEN`` is set; Twilio (SMS and WhatsApp) when ``TWILIO_ACCOUNT_SID`` is set. A
+channel that is half configured is an error that names the missing variables, not a channel that
+silently stays off.
 
 The committed ``credentials.yml`` documents every channel; this module is what runs.
 """
@@ -18,6 +21,7 @@ from typing import Any
 
 import yaml
 
+REST = "channels.rest.RestInput"
 SOCKETIO = "channels.socketio.SocketIOInput"
 TELEGRAM = "channels.telegram.TelegramInput"
 TWILIO = "channels.twilio.TwilioInput"
@@ -43,6 +47,33 @@ def _require(env: Mapping[str, str], channel: str, names: tuple[str, ...]) -> No
 
 def _optional(env: Mapping[str, str], **keys: str) -> dict[str, str]:
     return {key: env[var] for key, var in keys.items() if env.get(var)}
+
+
+def rest(env: Mapping[str, str]) -> dict[str, Any]:
+    mode = (env.get("REST_CHANNEL") or "off").strip().lower()
+    if mode not in ("off", "token", "open"):
+        raise CredentialsError(f"REST_CHANNEL must be off, token or open, not {mode!r}")
+    if mode != "token":
+        return {"mode": mode}
+    token = (env.get("REST_CHANNEL_TOKEN") or "").strip()
+    if len(token) < 32:
+        raise CredentialsError(
+            "REST_CHANNEL=token needs REST_CHANNEL_TOKEN of 32 or more characters in .env"
+        )
+    return {"mode": "token", "token": token}
+
+
+def site_origins(env: Mapping[str, str]) -> list[str]:
+    """The study page's origins (``SITE_ORIGIN``, comma-separated), which alone may use Rasa
+    from a browser; by default the page on this host at ``SITE_PORT``."""
+    configured = [o.strip().rstrip("/") for o in (env.get("SITE_ORIGIN") or "").split(",")]
+    origins = [o for o in configured if o]
+    if origins:
+        if "*" in origins:
+            raise CredentialsError("SITE_ORIGIN must name the study page's origin, not *")
+        return origins
+    port = (env.get("SITE_PORT") or "8000").strip()
+    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
 
 
 def telegram(env: Mapping[str, str]) -> dict[str, Any] | None:
@@ -79,7 +110,10 @@ def twilio(env: Mapping[str, str]) -> dict[str, Any] | None:
 def channel_credentials(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Rasa's credentials for every channel the environment configures."""
     env = os.environ if env is None else env
-    credentials: dict[str, Any] = {"rest": None, SOCKETIO: dict(SOCKETIO_SETTINGS)}
+    credentials: dict[str, Any] = {
+        REST: rest(env),
+        SOCKETIO: {**SOCKETIO_SETTINGS, "allowed_origins": site_origins(env)},
+    }
     for name, build in ((TELEGRAM, telegram), (TWILIO, twilio)):
         config = build(env)
         if config is not None:
@@ -101,4 +135,5 @@ def write_credentials(path: Path, env: Mapping[str, str] | None = None) -> list[
 
 def channel_name(key: str) -> str:
     """``channels.telegram.TelegramInput`` -> ``telegram``: the name Rasa's channel reports."""
-    return {SOCKETIO: "socketio", TELEGRAM: "telegram", TWILIO: "twilio"}.get(key, key)
+    return {REST: "rest", SOCKETIO: "socketio", TELEGRAM: "telegram", TWILIO: "twilio"}.get(
+        key, key)

@@ -41,6 +41,7 @@ TWILIO_SID = "AC" + "0" * 32
 TWILIO_TOKEN = "stand-in-auth-token"
 TWILIO_NUMBER = "+15550001111"
 TWILIO_WHATSAPP = "whatsapp:+14155238886"
+REST_TOKEN = "e2e-rest-channel-token-0123456789abcdef"
 
 
 # ---- stand-ins for the providers' APIs ------------------------------------------------------
@@ -209,6 +210,7 @@ class Stack:
     outbox_dir: Path
     log_dir: Path
     providers: Providers
+    site_port: int = 0
 
     @property
     def rasa_url(self) -> str:
@@ -230,15 +232,19 @@ class Stack:
         """Send one message through the REST channel; the bot's replies."""
         body = json.dumps({"sender": sender, "message": text}).encode()
         request = urllib.request.Request(
-            self.rest_url, data=body, headers={"Content-Type": "application/json"}
+            self.rest_url, data=body, headers={"Content-Type": "application/json",
+                                               "Authorization": f"Bearer {REST_TOKEN}"}
         )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
 
 def messaging_environment(providers: Providers, twilio_webhook: str) -> dict[str, str]:
-    """The .env settings of a site with a Telegram bot and a Twilio number, on the stand-ins."""
+    """The .env settings of a site with a Telegram bot and a Twilio number, on the stand-ins,
+    and the REST channel behind a token (the tests' scripted patients use it)."""
     return {
+        "REST_CHANNEL": "token",
+        "REST_CHANNEL_TOKEN": REST_TOKEN,
         "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
         "TELEGRAM_BOT_USERNAME": TELEGRAM_BOT,
         "TELEGRAM_WEBHOOK_URL": "https://prescreen.example.org/webhooks/telegram/webhook",
@@ -259,10 +265,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, providers: Providers) -> Ite
     database_url = f"sqlite:///{base / 'prescreen.db'}"
     tracker_url = f"sqlite:///{base / 'rasa.db'}"
     outbox = base / "outbox"
-    rasa_port, action_port = free_port(), free_port()
+    rasa_port, action_port, site_port = free_port(), free_port(), free_port()
     messaging = messaging_environment(
         providers, f"http://127.0.0.1:{rasa_port}/webhooks/twilio/webhook"
     )
+    # The study page (site_url) is the one origin a browser may use Rasa from.
+    messaging["SITE_ORIGIN"] = f"http://127.0.0.1:{site_port},http://localhost:{site_port}"
     credentials = base / "credentials.yml"
     write_credentials(credentials, messaging)
     env = rasa_environment(
@@ -274,6 +282,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, providers: Providers) -> Ite
             "OUTBOX_DIR": str(outbox),
             "SMTP_HOST": "",
             "DOTENV_DISABLED": "1",
+            "SITE_ORIGIN": messaging["SITE_ORIGIN"],
+            "SOCKETIO_SESSION_KEY": "e2e-socketio-session-key-0123456789abcdef",
+            # Scripted patients answer as fast as the bot replies, all from 127.0.0.1.
+            "RATE_LIMIT_PER_SENDER": "100000",
+            "RATE_LIMIT_PER_ADDRESS": "100000",
         },
     )
     from bot.db import init_db
@@ -289,7 +302,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, providers: Providers) -> Ite
     )
     services.start(timeout=300)
     try:
-        yield Stack(services, database_url, tracker_url, outbox, base / "log", providers)
+        yield Stack(services, database_url, tracker_url, outbox, base / "log", providers,
+                    site_port)
     finally:
         services.stop()
 
@@ -297,5 +311,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory, providers: Providers) -> Ite
 @pytest.fixture(scope="session")
 def site_url(stack: Stack) -> str:
     """The study page, served by ``python -m bot site`` beside the stack's Rasa."""
-    process = stack.services.start_web(site_process(free_port(), stack.services.rasa_port))
+    process = stack.services.start_web(site_process(stack.site_port, stack.services.rasa_port))
     return process.health_url.removesuffix("/healthz")

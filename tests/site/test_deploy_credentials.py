@@ -10,11 +10,13 @@ import pytest
 import yaml
 
 from bot.deploy.credentials import (
+    REST,
     SOCKETIO,
     TELEGRAM,
     TWILIO,
     CredentialsError,
     channel_credentials,
+    site_origins,
     write_credentials,
 )
 
@@ -32,8 +34,31 @@ TWILIO_ENV = {
 
 def test_a_site_without_messaging_gets_the_web_channels_only():
     credentials = channel_credentials({"TELEGRAM_TOKEN": "", "TWILIO_ACCOUNT_SID": ""})
-    assert list(credentials) == ["rest", SOCKETIO]
+    assert list(credentials) == [REST, SOCKETIO]
     assert credentials[SOCKETIO]["session_persistence"] is True
+
+
+def test_the_rest_channel_is_off_unless_the_site_asks_for_it():
+    assert channel_credentials({})[REST] == {"mode": "off"}
+    assert channel_credentials({"REST_CHANNEL": "open"})[REST] == {"mode": "open"}
+    token = "t" * 32
+    assert channel_credentials({"REST_CHANNEL": "token", "REST_CHANNEL_TOKEN": token})[REST] == {
+        "mode": "token", "token": token}
+    with pytest.raises(CredentialsError, match="REST_CHANNEL_TOKEN of 32"):
+        channel_credentials({"REST_CHANNEL": "token", "REST_CHANNEL_TOKEN": "short"})
+    with pytest.raises(CredentialsError, match="off, token or open"):
+        channel_credentials({"REST_CHANNEL": "yes"})
+
+
+def test_only_the_study_page_may_use_the_chat_from_a_browser():
+    assert site_origins({}) == ["http://localhost:8000", "http://127.0.0.1:8000"]
+    assert site_origins({"SITE_PORT": "9000"})[0] == "http://localhost:9000"
+    assert site_origins({"SITE_ORIGIN": "https://trial.example.org/, https://b.example.org"}) == [
+        "https://trial.example.org", "https://b.example.org"]
+    credentials = channel_credentials({"SITE_ORIGIN": "https://trial.example.org"})
+    assert credentials[SOCKETIO]["allowed_origins"] == ["https://trial.example.org"]
+    with pytest.raises(CredentialsError, match="not \\*"):
+        site_origins({"SITE_ORIGIN": "*"})
 
 
 def test_telegram_is_enabled_by_its_token():
@@ -82,8 +107,9 @@ def test_the_file_is_private_and_rasa_builds_every_channel_from_it(tmp_path: Pat
     assert yaml.safe_load(path.read_text())[TWILIO]["auth_token"] == "secret"
     channels = create_http_input_channels(None, str(path))
     assert [c.name() for c in channels] == ["rest", "socketio", "telegram", "twilio"]
-    assert {type(c).__module__ for c in channels[1:]} == {
-        "channels.socketio", "channels.telegram", "channels.twilio"}
+    assert {type(c).__module__ for c in channels} == {
+        "channels.rest", "channels.socketio", "channels.telegram", "channels.twilio"}
+    assert channels[0].mode == "off"
 
 
 def test_the_committed_file_runs_as_it_is():

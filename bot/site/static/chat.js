@@ -1,8 +1,9 @@
 /*
  * The pre-screening chat: a small, accessible widget on Rasa's socket.io channel.
  *
- * - It asks Rasa for a session with the id it keeps (`session_request`, answered by
- *   `session_confirm`), so a reload carries on the same conversation.
+ * - It asks Rasa for a session (`session_request`, answered by `session_confirm`): the server
+ *   issues an id and a token bound to it, and the widget keeps both, so a reload that presents
+ *   them carries on the same conversation. An id without its token gets a new session.
  * - Messages are added to a role="log" live region; buttons are quick-reply buttons inside the
  *   bot's message; the status line (role="status") says when the assistant is typing.
  * - The transcript is kept in sessionStorage: it holds health answers, so it lasts through reloads
@@ -40,7 +41,7 @@
       } catch (error) {
         /* a damaged or unavailable store starts a new conversation */
       }
-      return { sessionId: null, messages: [] };
+      return { sessionId: null, sessionToken: null, messages: [] };
     }
 
     function save() {
@@ -154,12 +155,21 @@
     socket.on("connect", function () {
       online = true;
       connectedOnce = true;
-      socket.emit("session_request", { session_id: state.sessionId });
+      socket.emit("session_request", {
+        session_id: state.sessionId,
+        session_token: state.sessionToken || null
+      });
     });
 
     socket.on("session_confirm", function (confirmed) {
       var id = typeof confirmed === "string" ? confirmed : confirmed && confirmed.session_id;
+      if (state.sessionId && id !== state.sessionId) {
+        /* the server did not carry on the kept session: the transcript shown is not this one */
+        state.messages = [];
+        log.textContent = "";
+      }
       state.sessionId = id;
+      state.sessionToken = (confirmed && confirmed.session_token) || null;
       ready = true;
       save();
       setStatus(waiting ? words.typing : "", waiting);

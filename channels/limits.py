@@ -1,0 +1,211 @@
+"""What every connector checks before a message reaches Rasa: its length, and how often its
+sender and its address have written.
+
+Each connector hands Rasa's ``on_new_message`` through :func:`guarded` (REST, socket.io, Telegram,
+Twilio build a ``UserMessage`` with their own output channel and call it). An over-long message,
+or one over a rate limit, is answered here, through that output channel, in the patient's
+language, and never becomes a Rasa turn: NLU, the policies and the actions never see it, nothing
+is added to the tracker, so the question the patient was on is still the open one and their next
+short answer is read as usual. Answering here needs no intent, no training data and no retrain,
+and it costs microseconds where a 100 KB message through NLU cost 15 to 50 s.
+
+Settings (``.env``): ``MAX_MESSAGE_CHARS`` (1000), ``RATE_LIMIT_PER_SENDER`` (60),
+``RATE_LIMIT_PER_ADDRESS`` (300) messages per ``RATE_LIMIT_WINDOW_SECONDS`` (60). The limiter
+lives in this process: with several Rasa replicas each counts on its own, so a cluster needs the
+counts in a shared store (Redis, the lock store's) or limits at the proxy in front.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import yaml
+from rasa.core.channels.channel import UserMessage
+
+from bot.messages import DEFAULT_LANGUAGE, LOCALES_DIR, msg
+
+logger = logging.getLogger(__name__)
+
+TOO_LONG = "message_too_long"
+TOO_FAST = "messages_too_fast"
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+AgentOf = Callable[[], Any]
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from error
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_chars: int = 1000
+    per_sender: int = 60
+    per_address: int = 300
+    window_seconds: int = 60
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
+        env = os.environ if env is None else env
+        return cls(
+            max_chars=_positive_int(env, "MAX_MESSAGE_CHARS", cls.max_chars),
+            per_sender=_positive_int(env, "RATE_LIMIT_PER_SENDER", cls.per_sender),
+            per_address=_positive_int(env, "RATE_LIMIT_PER_ADDRESS", cls.per_address),
+            window_seconds=_positive_int(env, "RATE_LIMIT_WINDOW_SECONDS", cls.window_seconds),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    first_refusal: bool = False  # the first message refused since the key was last allowed
+
+
+class RateLimiter:
+    """Token buckets by key: ``limit`` messages at once, refilled at ``limit`` per ``window``.
+
+    A patient who taps answers quickly spends from the bucket and it refills as they read; a
+    script that floods empties it and is refused until it refills. Buckets that are full again
+    are dropped once there are many, so memory stays bounded by the keys active in one window.
+    """
+
+    def __init__(self, limit: int, window_seconds: float,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 50_000) -> None:
+        self.limit = float(limit)
+        self.rate = limit / window_seconds
+        self.clock = clock
+        self.max_keys = max_keys
+        self._buckets: dict[Any, tuple[float, float, bool]] = {}  # tokens, when, refused
+
+    def check(self, key: Any) -> Verdict:
+        now = self.clock()
+        tokens, then, refused = self._buckets.get(key, (self.limit, now, False))
+        tokens = min(self.limit, tokens + (now - then) * self.rate)
+        if tokens >= 1:
+            self._store(key, (tokens - 1, now, False))
+            return Verdict(True)
+        self._store(key, (tokens, now, True))
+        return Verdict(False, first_refusal=not refused)
+
+    def retry_after(self, key: Any) -> int:
+        tokens, _then, _refused = self._buckets.get(key, (self.limit, 0.0, False))
+        return max(1, int((1 - tokens) / self.rate + 0.999))
+
+    def _store(self, key: Any, value: tuple[float, float, bool]) -> None:
+        self._buckets[key] = value
+        if len(self._buckets) > self.max_keys:
+            now = self.clock()
+            self._buckets = {
+                k: v for k, v in self._buckets.items()
+                if v[0] + (now - v[1]) * self.rate < self.limit
+            }
+
+
+@lru_cache(maxsize=1)
+def _languages_with(key: str) -> frozenset[str]:
+    """The locale files that have ``key``: only when there are several is a tracker read."""
+    found = set()
+    for path in LOCALES_DIR.glob("*.yml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and key in data:
+            found.add(path.stem)
+    return frozenset(found)
+
+
+async def conversation_language(agent: Any, sender_id: str, key: str) -> str:
+    """The language the conversation is held in (its ``language`` slot), for message ``key``."""
+    languages = _languages_with(key)
+    if agent is None or languages <= {DEFAULT_LANGUAGE}:
+        return DEFAULT_LANGUAGE
+    try:
+        tracker = await agent.tracker_store.retrieve(sender_id)
+    except Exception as error:  # the kind reply must not fail because the store is down
+        logger.warning("could not read a conversation's language: %s", type(error).__name__)
+        return DEFAULT_LANGUAGE
+    language = tracker.get_slot("language") if tracker is not None else None
+    return language if language in languages else DEFAULT_LANGUAGE
+
+
+async def answer(message: UserMessage, key: str, agent: Any) -> None:
+    """Say message ``key`` to the patient on the channel they wrote on, outside any Rasa turn."""
+    if message.output_channel is None:
+        return
+    language = await conversation_language(agent, message.sender_id, key)
+    await message.output_channel.send_text_message(message.sender_id, msg(key, language))
+
+
+class Guard:
+    """One connector's length cap and per-sender limit, around Rasa's ``on_new_message``."""
+
+    def __init__(self, channel: str, limits: Limits | None = None) -> None:
+        self.channel = channel
+        self.limits = limits or Limits.from_env()
+        self.senders = RateLimiter(self.limits.per_sender, self.limits.window_seconds)
+        self.addresses = RateLimiter(self.limits.per_address, self.limits.window_seconds)
+        self._app: Any = None  # Rasa's Sanic app, once a request or the start-up showed it
+
+    def too_long(self, text: Any) -> bool:
+        return isinstance(text, str) and len(text) > self.limits.max_chars
+
+    def address_allowed(self, address: str | None) -> Verdict:
+        if not address:
+            return Verdict(True)
+        return self.addresses.check((self.channel, address))
+
+    def wrap(self, on_new_message: OnNewMessage, check_sender: bool = True) -> OnNewMessage:
+        """``on_new_message`` behind the length cap and, unless the connector checks it
+        itself (REST answers 429), the per-sender limit."""
+
+        async def guarded(message: UserMessage) -> Any:
+            if self.too_long(message.text):
+                logger.info("%s: a message over %d characters was answered without a turn",
+                            self.channel, self.limits.max_chars)
+                await answer(message, TOO_LONG, self.agent)
+                return None
+            verdict = (self.senders.check((self.channel, message.sender_id))
+                       if check_sender else Verdict(True))
+            if not verdict.allowed:
+                logger.info("%s: a sender over its rate limit was refused", self.channel)
+                if verdict.first_refusal:
+                    await answer(message, TOO_FAST, self.agent)
+                return None
+            try:
+                return await on_new_message(message)
+            except Exception as error:
+                # Rasa's connectors log the exception with the patient's text, and re-raise
+                # it into a 500; only its type is logged here.
+                logger.error("%s: handling a message failed: %s", self.channel,
+                             type(error).__name__)
+                return None
+
+        return guarded
+
+    def remember_agent(self, app: Any) -> None:
+        self._app = app
+
+    @property
+    def agent(self) -> Any:
+        """Rasa's agent (for the conversation's language), read when needed: it is loaded
+        after the channels are made."""
+        return getattr(getattr(self._app, "ctx", None), "agent", None)
+
+
+def client_address(request: Any) -> str | None:
+    """The client's address: the proxy's forwarded one when Sanic is told to trust a proxy
+    (``SANIC_PROXIES_COUNT``, ``SANIC_FORWARDED_SECRET``), else the socket's peer."""
+    return getattr(request, "remote_addr", None) or getattr(request, "ip", None) or None
