@@ -127,18 +127,34 @@ def _languages_with(key: str) -> frozenset[str]:
     return frozenset(found)
 
 
+LANGUAGE_TTL_SECONDS = 60.0
+_language_cache: dict[str, tuple[str, float]] = {}
+
+
 async def conversation_language(agent: Any, sender_id: str, key: str) -> str:
-    """The language the conversation is held in (its ``language`` slot), for message ``key``."""
+    """The language the conversation is held in (its ``language`` slot), for message ``key``.
+
+    Reading it loads the tracker, so it is kept a minute per conversation: a flood of
+    over-long messages costs one read, not one each.
+    """
     languages = _languages_with(key)
     if agent is None or languages <= {DEFAULT_LANGUAGE}:
         return DEFAULT_LANGUAGE
+    now = time.monotonic()
+    cached = _language_cache.get(sender_id)
+    if cached is not None and now - cached[1] < LANGUAGE_TTL_SECONDS:
+        return cached[0] if cached[0] in languages else DEFAULT_LANGUAGE
     try:
         tracker = await agent.tracker_store.retrieve(sender_id)
     except Exception as error:  # the kind reply must not fail because the store is down
         logger.warning("could not read a conversation's language: %s", type(error).__name__)
         return DEFAULT_LANGUAGE
     language = tracker.get_slot("language") if tracker is not None else None
-    return language if language in languages else DEFAULT_LANGUAGE
+    language = language if language in languages else DEFAULT_LANGUAGE
+    if len(_language_cache) > 10_000:
+        _language_cache.clear()
+    _language_cache[sender_id] = (language, now)
+    return language
 
 
 async def answer(message: UserMessage, key: str, agent: Any) -> None:

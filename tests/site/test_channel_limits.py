@@ -111,3 +111,34 @@ def test_a_session_token_belongs_to_its_id_and_its_key(tmp_path, monkeypatch):
     monkeypatch.setenv("SOCKETIO_SESSION_KEY", "short")
     with pytest.raises(ValueError, match="at least 32"):
         session_key(tmp_path / "unused")
+
+
+async def test_the_kind_reply_is_in_the_conversations_language():
+    from bot.messages import msg
+    from channels.limits import TOO_LONG, conversation_language
+
+    class Tracker:
+        def __init__(self, language: str | None) -> None:
+            self.language = language
+
+        def get_slot(self, name: str) -> str | None:
+            return self.language if name == "language" else None
+
+    class Store:
+        reads = 0
+
+        async def retrieve(self, sender_id: str) -> Tracker | None:
+            Store.reads += 1
+            return {"zh-patient": Tracker("zh"), "xx-patient": Tracker("xx")}.get(sender_id)
+
+    class Agent:
+        tracker_store = Store()
+
+    agent = Agent()
+    assert await conversation_language(agent, "zh-patient", TOO_LONG) == "zh"
+    assert await conversation_language(agent, "zh-patient", TOO_LONG) == "zh"
+    assert Store.reads == 1  # kept for a minute: a flood costs one read
+    assert await conversation_language(agent, "xx-patient", TOO_LONG) == "en"  # no such locale
+    assert await conversation_language(agent, "new-patient", TOO_LONG) == "en"
+    assert await conversation_language(None, "zh-patient", TOO_LONG) == "en"
+    assert msg(TOO_LONG, "zh") != msg(TOO_LONG, "en")
