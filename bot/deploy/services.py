@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bot.deploy.action_server import SECRET_ENV, endpoint_host, load_action_server_settings
+from bot.deploy.credentials import site_origins
 from bot.files import UMASK, open_private, private_dir
 from bot.logs import LOGGING_CONFIG
 from bot.settings import PROJECT_ROOT, load_settings
@@ -221,7 +222,7 @@ class Services:
                 "--port", str(self.rasa_port),
                 "--interface", "127.0.0.1",
                 "--logging-config-file", str(LOGGING_CONFIG),
-                "--cors", "*",
+                "--cors", *site_origins(self.env),  # the study page alone (SITE_ORIGIN)
             ],
         )
         web = [(w, self._spawn(w.name, w.args)) for w in self.web]
