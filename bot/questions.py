@@ -10,7 +10,6 @@ answer that would end the screening counts.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -166,12 +165,15 @@ def recognised(interpretation: Interpretation) -> bool:
     return True
 
 
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９＃", "0123456789#")
+
+
 def _numbered_option(question: Question, text: str, language: str) -> str | None:
     """'1', '2'... pick an option on text-only channels, except where a number is the answer."""
     if question.type in (AnswerType.NUMBER, AnswerType.DOSE, AnswerType.DURATION):
         return None
-    # NFKC: a Chinese keyboard in full-width mode types "２" and "２。" for "2".
-    stripped = unicodedata.normalize("NFKC", text).strip().rstrip(".。").lstrip("#")
+    # A Chinese keyboard in full-width mode types "２" and "２。" for "2" (not "²" or "①").
+    stripped = text.translate(_FULL_WIDTH_DIGITS).strip().rstrip(".。").lstrip("#")
     # ASCII digits only: "²" and "①" are digits to str.isdigit but not to int().
     if stripped.isascii() and stripped.isdigit() and len(stripped) <= 3:
         opts = options(question, language)
