@@ -5,7 +5,7 @@ Consent is a gate: only an explicit yes opens the health questions. "Sorry, I ma
 
 Each consent (to health questions, to be contacted, to news of other trials) is stored with its
 time, its words and the version of those words. The versions live in
-``bot/locales/consent_versions.yml``, keyed by a fingerprint of the exact templates the patient
+``bot/consent_versions.yml``, keyed by a fingerprint of the exact templates the patient
 reads: a change to any of those words without a new version there fails ``check-trials``, so what
 an ethics committee approved is always known.
 """
@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
 from bot.answers import normalise, parse_button_payload, parse_yes_no
-from bot.messages import LOCALES_DIR, catalogue, msg
+from bot.messages import catalogue, msg
 
-VERSIONS_FILE = LOCALES_DIR / "consent_versions.yml"
+VERSIONS_FILE = Path(__file__).resolve().parent / "consent_versions.yml"
 
 # Each consent, and the locale keys of the words the patient reads for it; the last key is the
 # summary stored with the consent for the study team.
@@ -92,7 +93,7 @@ def unregistered(languages: list[str]) -> list[str]:
                     f"consent words '{kind}' in {language} changed and have no version: once "
                     f"they are approved, add {{version: <new>, approved: <date>, fingerprint: "
                     f"{fingerprint(kind, language)}}} to {language}.{kind} in "
-                    f"bot/locales/{VERSIONS_FILE.name}"
+                    f"bot/{VERSIONS_FILE.name}"
                 )
     return problems
 

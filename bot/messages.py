@@ -28,9 +28,7 @@ def catalogue(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
 
 def languages() -> list[str]:
     """The languages the bot speaks: one locale file each."""
-    return sorted(
-        path.stem for path in LOCALES_DIR.glob("*.yml") if path.stem != "consent_versions"
-    )
+    return sorted(path.stem for path in LOCALES_DIR.glob("*.yml"))
 
 
 def placeholders(key: str, language: str = DEFAULT_LANGUAGE) -> set[str]:

@@ -94,7 +94,7 @@ class Screening(Base):
     )
     consented_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
     consent_text: Mapped[str | None] = Column(Text)
-    # The version of the consent words the patient agreed to (bot/locales/consent_versions.yml).
+    # The version of the consent words the patient agreed to (bot/consent_versions.yml).
     consent_version: Mapped[str | None] = Column(String(64))
     finished_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
     # The question the patient stopped at or was ruled out by: the funnel's drop-off point.

@@ -5,7 +5,7 @@ Revises: 0002
 Created: 2026-12-01
 
 An ethics committee approves a consent wording, then a new one; each screening, lead and opt-in
-records which version its patient saw (``bot/locales/consent_versions.yml``). Rows from before
+records which version its patient saw (``bot/consent_versions.yml``). Rows from before
 this revision keep a null version: their wording is still in ``consent_text``.
 """
 
