@@ -15,9 +15,12 @@ class ChannelProfile:
 
 # SMS and WhatsApp through Twilio show text only; Twilio caps a message body at 1600 characters.
 # Telegram caps at 4096 characters and shows buttons as a reply keyboard.
+# WeChat's customer-service text messages stop at 2048 bytes (errcode 45002): 600 characters is
+# 1,800 bytes of Chinese; no buttons (channels/wechat.py writes them as numbered options).
 _PROFILES = {
     "twilio": ChannelProfile(buttons=False, max_length=1600),
     "telegram": ChannelProfile(buttons=True, max_length=4096),
+    "wechat": ChannelProfile(buttons=False, max_length=600),
     "socketio": ChannelProfile(buttons=True, max_length=10_000),
     "rest": ChannelProfile(buttons=True, max_length=10_000),
 }
@@ -37,9 +40,11 @@ def split_message(text: str, limit: int) -> list[str]:
         return _pack(sentence.split(" "), " ", limit, _hard_split(limit))
 
     def sentences(paragraph: str) -> list[str]:
-        return _pack(re.split(r"(?<=[.!?])\s+", paragraph), " ", limit, words)
+        # A sentence keeps the space after it; a Chinese one ends at 。！？ with none.
+        pieces = re.split(r"(?<=[.!?]\s)|(?<=[。！？])", paragraph)
+        return [p.strip() for p in _pack(pieces, "", limit, words)]
 
-    return _pack(text.split("\n\n"), "\n\n", limit, sentences)
+    return [p for p in _pack(text.split("\n\n"), "\n\n", limit, sentences) if p]
 
 
 def _hard_split(limit: int) -> Callable[[str], list[str]]:
