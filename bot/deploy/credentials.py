@@ -5,7 +5,8 @@ Telegram bot could not start from a file that names one. The launcher writes the
 socket.io (the study page's widget) always, answering pages from ``SITE_ORIGIN`` only; REST as
 ``REST_CHANNEL`` says: ``off`` (the default: its webhook answers 404), ``token`` (every request
 carries ``REST_CHANNEL_TOKEN``) or ``open`` (development only); Telegram when
-``TELEGRAM_TOKEN`` is set; Twilio (SMS and WhatsApp) when ``TWILIO_ACCOUNT_SID`` is set. A
+``TELEGRAM_TOKEN`` is set; Twilio (SMS and WhatsApp) when ``TWILIO_ACCOUNT_SID`` is set; a WeChat
+Official Account when ``WECHAT_APP_ID`` is set. A
 channel that is half configured is an error that names the missing variables, not a channel that
 silently stays off.
 
@@ -25,6 +26,7 @@ REST = "channels.rest.RestInput"
 SOCKETIO = "channels.socketio.SocketIOInput"
 TELEGRAM = "channels.telegram.TelegramInput"
 TWILIO = "channels.twilio.TwilioInput"
+WECHAT = "channels.wechat.WeChatInput"
 
 SOCKETIO_SETTINGS: dict[str, Any] = {
     "user_message_evt": "user_uttered",
@@ -107,6 +109,26 @@ def twilio(env: Mapping[str, str]) -> dict[str, Any] | None:
     }
 
 
+def wechat(env: Mapping[str, str]) -> dict[str, Any] | None:
+    if not env.get("WECHAT_APP_ID"):
+        return None
+    _require(env, "WeChat", ("WECHAT_APP_SECRET", "WECHAT_TOKEN"))
+    if env.get("WECHAT_ENCODING_AES_KEY"):
+        raise CredentialsError(
+            "WeChat's safe mode (WECHAT_ENCODING_AES_KEY) is not supported: empty it and set "
+            "the account to plaintext or compatible mode (see docs/channels.md)")
+    token = env["WECHAT_TOKEN"]
+    if not (3 <= len(token) <= 32 and token.isascii() and token.isalnum()):
+        raise CredentialsError("WECHAT_TOKEN must be 3 to 32 letters or digits, as WeChat asks")
+    return {
+        "app_id": env["WECHAT_APP_ID"],
+        "app_secret": env["WECHAT_APP_SECRET"],
+        "token": token,
+        "language": (env.get("WECHAT_LANGUAGE") or "zh").strip(),
+        **_optional(env, api_url="WECHAT_API_URL"),
+    }
+
+
 def channel_credentials(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Rasa's credentials for every channel the environment configures."""
     env = os.environ if env is None else env
@@ -114,7 +136,7 @@ def channel_credentials(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         REST: rest(env),
         SOCKETIO: {**SOCKETIO_SETTINGS, "allowed_origins": site_origins(env)},
     }
-    for name, build in ((TELEGRAM, telegram), (TWILIO, twilio)):
+    for name, build in ((TELEGRAM, telegram), (TWILIO, twilio), (WECHAT, wechat)):
         config = build(env)
         if config is not None:
             credentials[name] = config
@@ -135,5 +157,5 @@ def write_credentials(path: Path, env: Mapping[str, str] | None = None) -> list[
 
 def channel_name(key: str) -> str:
     """``channels.telegram.TelegramInput`` -> ``telegram``: the name Rasa's channel reports."""
-    return {REST: "rest", SOCKETIO: "socketio", TELEGRAM: "telegram", TWILIO: "twilio"}.get(
-        key, key)
+    return {REST: "rest", SOCKETIO: "socketio", TELEGRAM: "telegram", TWILIO: "twilio",
+            WECHAT: "wechat"}.get(key, key)
