@@ -1,9 +1,9 @@
 """The real stack for end-to-end tests: the action server and the Rasa server with the trained
 model, on free ports, with their own SQLite databases and outbox in a temporary folder.
 
-Rasa opens every channel a site can have: REST, socket.io (the study page's widget), Telegram and
-Twilio. The messaging connectors are Rasa's own (``channels/``), pointed at stand-ins for the
-providers' APIs on loopback, which answer as the providers do and record what the bot sends.
+Rasa opens every channel a site can have: REST, socket.io (the study page's widget), Telegram,
+Twilio and WeChat. The messaging connectors are Rasa's own (``channels/``), pointed at stand-ins
+for the providers' APIs on loopback, which answer as the providers do and record what the bot sends.
 The study page (``python -m bot site``) is started on demand by the ``site_url`` fixture.
 """
 
@@ -33,6 +33,12 @@ from bot.deploy.services import (
     site_process,
 )
 from bot.settings import PROJECT_ROOT
+from tests.e2e.wechat_standin import (
+    WECHAT_APP_ID,
+    WECHAT_APP_SECRET,
+    WECHAT_TOKEN,
+    WeChatAPIStandIn,
+)
 
 TELEGRAM_TOKEN = "1234567890:stand-in-token"
 TELEGRAM_BOT = "prescreen_test_bot"
@@ -186,17 +192,20 @@ def twilio_routes(stand_in: StandIn) -> list[web.RouteDef]:
 class Providers:
     telegram: StandIn
     twilio: StandIn
+    wechat: StandIn | None = None  # its routes are a WeChatAPIStandIn (tests/e2e/wechat_standin.py)
 
 
 @pytest.fixture(scope="session")
 def providers() -> Iterator[Providers]:
     telegram = StandIn("telegram-api", telegram_routes).start()
     twilio = StandIn("twilio-api", twilio_routes).start()
+    wechat = StandIn("wechat-api", WeChatAPIStandIn()).start()
     try:
-        yield Providers(telegram, twilio)
+        yield Providers(telegram, twilio, wechat)
     finally:
         telegram.stop()
         twilio.stop()
+        wechat.stop()
 
 
 # ---- the stack --------------------------------------------------------------------------------
@@ -228,6 +237,10 @@ class Stack:
     def twilio_webhook(self) -> str:
         return f"{self.rasa_url}/webhooks/twilio/webhook"
 
+    @property
+    def wechat_webhook(self) -> str:
+        return f"{self.rasa_url}/webhooks/wechat/webhook"
+
     def talk(self, sender: str, text: str) -> list[dict]:
         """Send one message through the REST channel; the bot's replies."""
         body = json.dumps({"sender": sender, "message": text}).encode()
@@ -242,7 +255,14 @@ class Stack:
 def messaging_environment(providers: Providers, twilio_webhook: str) -> dict[str, str]:
     """The .env settings of a site with a Telegram bot and a Twilio number, on the stand-ins,
     and the REST channel behind a token (the tests' scripted patients use it)."""
+    wechat = {} if providers.wechat is None else {
+        "WECHAT_APP_ID": WECHAT_APP_ID,
+        "WECHAT_APP_SECRET": WECHAT_APP_SECRET,
+        "WECHAT_TOKEN": WECHAT_TOKEN,
+        "WECHAT_API_URL": providers.wechat.url,
+    }
     return {
+        **wechat,
         "REST_CHANNEL": "token",
         "REST_CHANNEL_TOKEN": REST_TOKEN,
         "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
