@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql import Select
 
-from bot import spool
+from bot import lead_summary, spool
 from bot.db import session_scope
 from bot.messages import msg
 from bot.models import (
@@ -272,6 +272,7 @@ def _iso(value: datetime | None) -> str | None:
 def lead_as_dict(lead: Lead) -> dict[str, Any]:
     protocol = get_protocol(lead.trial_id)
     criteria = {c.id: c for c in protocol.criteria}
+    specific = lead_summary.for_this_patient(lead.screening.verdicts, lead.to_confirm)
     return {
         "id": lead.id,
         "trial": lead.trial_id,
@@ -291,10 +292,13 @@ def lead_as_dict(lead: Lead) -> dict[str, Any]:
         "consent_text": lead.consent_text,
         "consent_version": lead.consent_version,
         "to_confirm": [
-            {"criterion": cid, "label": criteria[cid].label, "plain": criteria[cid].plain.get()}
+            {"criterion": cid, "label": criteria[cid].label, "plain": criteria[cid].plain.get(),
+             "for_this_patient": cid in specific}
             if cid in criteria
-            else {"criterion": cid}
-            for cid in lead.to_confirm
+            else {"criterion": cid, "for_this_patient": cid in specific}
+            for cid in lead_summary.to_confirm(
+                lead.trial_id, lead.screening.verdicts, lead.to_confirm
+            )
         ],
         "assigned_to": lead.assigned_to,
         "notes": [
@@ -350,7 +354,11 @@ def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
     SQL cannot search them; :func:`search_matches` is applied to the rows (see
     :func:`queue_leads`).
     """
-    query = select(Lead).options(selectinload(Lead.screening), selectinload(Lead.events))
+    query = select(Lead).options(
+        selectinload(Lead.screening).selectinload(Screening.verdicts),
+        selectinload(Lead.screening).selectinload(Screening.answers),
+        selectinload(Lead.events),
+    )
     return _filtered(query, filters)
 
 

@@ -15,7 +15,7 @@ from aiosmtpd.handlers import Message as MessageHandler
 from bot import leads, mailer
 from bot.db import session_scope
 from bot.deploy.services import free_port
-from bot.models import OutboxMessage
+from bot.models import Lead, OutboxMessage
 from bot.settings import PROJECT_ROOT
 from tests.test_actions import SENDER, may_qualify
 
@@ -96,7 +96,16 @@ async def test_the_queue_prints_as_json_with_what_the_site_must_confirm(database
     assert lead["phone"] == "+8613800138000"
     assert lead["status"] == "contacted"
     assert lead["trial"] == "NCT06675422" and lead["outcome"] == "may_qualify"
-    assert lead["to_confirm"] == []
+    # Every criterion the screening marked for the site, as the transcript marks them: here
+    # only the routine checks (tests and scores), none left open by this patient's answers.
+    with session_scope() as session:
+        marked = {
+            v.criterion_id
+            for v in session.get(Lead, lead["id"]).screening.verdicts
+            if v.verdict == "needs_confirmation"
+        }
+    assert marked and {c["criterion"] for c in lead["to_confirm"]} == marked
+    assert not any(c["for_this_patient"] for c in lead["to_confirm"])
     assert lead["channel"] == "rest"
 
 
