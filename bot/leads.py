@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql import Select
@@ -309,6 +309,18 @@ def lead_as_dict(lead: Lead) -> dict[str, Any]:
     }
 
 
+OPEN_STATUSES = (LeadStatus.NEW, LeadStatus.CONTACTED, LeadStatus.SCHEDULED)
+
+# Columns the queue sorts by in SQL; "name" is sorted after decryption (see queue_leads).
+_SQL_SORTS = {
+    "received": Lead.created_at,
+    "status": Lead.status,
+    "trial": Lead.trial_id,
+    "assigned": Lead.assigned_to,
+}
+SORTS = ("received", "name", *(k for k in _SQL_SORTS if k != "received"))
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     trial_id: str | None = None
@@ -316,10 +328,17 @@ class QueueFilters:
     since: datetime | None = None  # when the lead arrived, inclusive
     until: datetime | None = None  # exclusive
     search: str = ""  # words of a name, or of an email where emails may be searched
+    # The day's work for this staff member: every new lead, and the open ones given to them.
+    todo_for: str | None = None
+    assigned_to: str | None = None  # only the leads given to this staff member
+    sort: str = "received"  # one of SORTS
+    descending: bool = True
 
     def describe(self) -> str:
         """The filters for the audit trail: which ones were used, never the words searched for."""
         parts = [
+            "to do" if self.todo_for else "",
+            "mine" if self.assigned_to else "",
             f"trial={self.trial_id}" if self.trial_id else "",
             f"status={self.status}" if self.status else "",
             f"since={self.since.date()}" if self.since else "",
@@ -362,8 +381,18 @@ def queue_query(filters: QueueFilters, search_emails: bool = False) -> Select:
     return _filtered(query, filters)
 
 
-def _filtered(query: Select, filters: QueueFilters) -> Select:
-    query = query.order_by(Lead.created_at.desc(), Lead.id)
+def _filtered(query: Select, filters: QueueFilters, order: bool = True) -> Select:
+    if order:
+        column = _SQL_SORTS.get(filters.sort, Lead.created_at)
+        first = column.desc() if filters.descending else column.asc()
+        query = query.order_by(first, Lead.created_at.desc(), Lead.id)
+    if filters.todo_for:
+        query = query.where(
+            (Lead.status == LeadStatus.NEW)
+            | ((Lead.assigned_to == filters.todo_for) & Lead.status.in_(OPEN_STATUSES))
+        )
+    if filters.assigned_to:
+        query = query.where(Lead.assigned_to == filters.assigned_to)
     if filters.trial_id:
         query = query.where(Lead.trial_id == filters.trial_id)
     if filters.status:
@@ -382,7 +411,8 @@ def queue_leads(session: Session, filters: QueueFilters, search_emails: bool = F
     decrypted, then loads the leads that match.
     """
     if not _search_terms(filters.search):
-        return list(session.execute(queue_query(filters, search_emails)).scalars().all())
+        return _sorted(list(session.execute(queue_query(filters, search_emails)).scalars()),
+                       filters)
     fields = [Lead.first_name, Lead.last_name] + ([Lead.email] if search_emails else [])
     matching = [
         row.id
@@ -394,7 +424,33 @@ def queue_leads(session: Session, filters: QueueFilters, search_emails: bool = F
         chunk = matching[start:start + 500]
         query = queue_query(QueueFilters()).where(Lead.id.in_(chunk))
         leads.update((lead.id, lead) for lead in session.execute(query).scalars())
-    return [leads[i] for i in matching if i in leads]
+    return _sorted([leads[i] for i in matching if i in leads], filters)
+
+
+def sorted_in_python(filters: QueueFilters) -> bool:
+    """Whether the queue must be read whole to be ordered and paged: a search or a sort by name
+    (names are encrypted at rest, so SQL can neither match nor order them)."""
+    return bool(_search_terms(filters.search)) or filters.sort == "name"
+
+
+def _sorted(leads: list[Lead], filters: QueueFilters) -> list[Lead]:
+    if filters.sort != "name":
+        return leads
+    return sorted(
+        leads,
+        key=lambda lead: ((lead.last_name or "").casefold(), (lead.first_name or "").casefold()),
+        reverse=filters.descending,
+    )
+
+
+def status_counts(session: Session, filters: QueueFilters) -> dict[str, int]:
+    """How many leads have each status, within the filters' trial and dates (not the status,
+    view or search): the counts beside the queue's tabs."""
+    wide = replace(filters, status=None, todo_for=None, assigned_to=None, search="")
+    query = _filtered(select(Lead.status, func.count()), wide, order=False).group_by(Lead.status)
+    counts = dict.fromkeys(LeadStatus.ALL, 0)
+    counts.update({status: n for status, n in session.execute(query)})
+    return counts
 
 
 def queue_as_dicts(trial_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:

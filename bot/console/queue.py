@@ -8,8 +8,9 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 
+import phonenumbers
 from sqlalchemy.orm import Session
 
 from bot.console import masking, trials
@@ -17,8 +18,9 @@ from bot.console.accounts import staff_names
 from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc
 from bot.console.paging import count_rows, one_page, page_count
 from bot.console.trials import CriterionText
-from bot.leads import QueueFilters, queue_leads, queue_query
-from bot.models import Lead
+from bot.lead_summary import KeyAnswer, summarise
+from bot.leads import QueueFilters, queue_leads, queue_query, sorted_in_python
+from bot.models import Lead, LeadStatus
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,66 @@ class Note:
     at: datetime
     by: str
     text: str
+
+
+# What each channel is called by the people who use it (Screening.channel holds Rasa's name).
+CHANNEL_NAMES = {
+    "socketio": "Web chat",
+    "telegram": "Telegram",
+    "twilio": "SMS",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "twilio_whatsapp": "WhatsApp",
+    "wechat": "WeChat",
+    "rest": "API",
+    "callback": "API",
+    "cmdline": "Command line",
+    "site_form": "Contact form",
+}
+
+
+def channel_name(channel: str | None) -> str:
+    if not channel:
+        return "Unknown"
+    return CHANNEL_NAMES.get(channel, CHANNEL_NAMES.get(channel.split("_")[0], channel))
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A phone number as staff read and dial it."""
+
+    shown: str  # "+1 415-555-0134": the international format for its country
+    tel: str | None  # "tel:+14155550134", None when it is not a number one can dial or masked
+
+
+def phone_of(raw: str | None, sees_contacts: bool) -> Phone:
+    if not sees_contacts:
+        return Phone(masking.mask_phone(raw), None)
+    text = (raw or "").strip()
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return Phone(text, None)
+    if not phonenumbers.is_possible_number(number):
+        return Phone(text, None)
+    return Phone(
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        "tel:" + phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+    )
+
+
+@dataclass(frozen=True)
+class LeadSummary:
+    """A lead's summary as shown (masked like the rest of the row for a monitor)."""
+
+    age: str | None
+    sex: str | None
+    medicines: tuple[str, ...]
+    answers: tuple[KeyAnswer, ...]
+
+
+def days_between(start: datetime, now: datetime) -> int:
+    return max(0, (now - start).days)
 
 
 @dataclass(frozen=True)
@@ -49,6 +111,18 @@ class QueueRow:
     is_minor: bool
     notes: tuple[Note, ...]
     language: str = "en"  # the language the patient was screened in
+    summary: LeadSummary | None = None
+    phone_tel: str | None = None  # a tel: link, for whoever may see the number
+    days_waiting: int = 0  # whole days since the lead arrived
+    overdue: bool = False  # still new after the site's QUEUE_OVERDUE_DAYS
+
+    @property
+    def channel_name(self) -> str:
+        return channel_name(self.channel)
+
+    @property
+    def mailto(self) -> str | None:
+        return f"mailto:{self.email}" if self.email and "•" not in self.email else None
 
     @property
     def name(self) -> str:
@@ -77,23 +151,36 @@ class QueuePage:
     pages: int
 
 
-def load_queue(session: Session, filters: QueueFilters, sees_contacts: bool) -> list[QueueRow]:
+@dataclass(frozen=True)
+class Waiting:
+    """How long a lead may wait: ``overdue_days`` (QUEUE_OVERDUE_DAYS), counted up to ``now``."""
+
+    overdue_days: int = 2
+    now: datetime | None = None
+
+    def at(self) -> datetime:
+        return self.now or datetime.now(timezone.utc)
+
+
+def load_queue(
+    session: Session, filters: QueueFilters, sees_contacts: bool, waiting: Waiting = Waiting()
+) -> list[QueueRow]:
     """Every lead matching the filters (for the CSV export)."""
     names = staff_names(session)
     leads = queue_leads(session, filters, search_emails=sees_contacts)
-    return [_row(lead, names, sees_contacts) for lead in leads]
+    return [_row(lead, names, sees_contacts, waiting) for lead in leads]
 
 
 def load_queue_page(
     session: Session, filters: QueueFilters, sees_contacts: bool, page: int,
-    per_page: int = PER_PAGE,
+    per_page: int = PER_PAGE, waiting: Waiting = Waiting(),
 ) -> QueuePage:
     """One page of the queue, newest first; a page past the end shows the last one.
 
     A search is applied to the decrypted leads (names and emails are encrypted at rest), so a
     searched queue is paged here rather than in SQL.
     """
-    if filters.search.strip():
+    if sorted_in_python(filters):
         found = queue_leads(session, filters, search_emails=sees_contacts)
         total = len(found)
         pages = page_count(total, per_page)
@@ -106,38 +193,49 @@ def load_queue_page(
         page = min(max(1, page), pages)
         leads = session.execute(one_page(query, page, per_page)).scalars().all()
     names = staff_names(session)
-    return QueuePage([_row(lead, names, sees_contacts) for lead in leads], total, page, pages)
+    rows = [_row(lead, names, sees_contacts, waiting) for lead in leads]
+    return QueuePage(rows, total, page, pages)
 
 
-def load_lead(session: Session, lead_id: str, sees_contacts: bool) -> QueueRow | None:
+def load_lead(
+    session: Session, lead_id: str, sees_contacts: bool, waiting: Waiting = Waiting()
+) -> QueueRow | None:
     lead = session.execute(
         queue_query(QueueFilters()).where(Lead.id == lead_id)
     ).scalar_one_or_none()
-    return None if lead is None else _row(lead, staff_names(session), sees_contacts)
+    return None if lead is None else _row(lead, staff_names(session), sees_contacts, waiting)
 
 
-def _row(lead: Lead, names: dict[str, str], sees_contacts: bool) -> QueueRow:
+def _row(lead: Lead, names: dict[str, str], sees_contacts: bool, waiting: Waiting) -> QueueRow:
     known = (lead.email, lead.phone)
 
     def shown(text: str | None) -> str:
         return (text or "") if sees_contacts else masking.scrub(text, known)
 
+    summary = summarise(lead)
+    received = as_utc(lead.created_at)
+    days = days_between(received, waiting.at())
+    phone = phone_of(lead.phone, sees_contacts)
+
     return QueueRow(
         id=lead.id,
         screening_id=lead.screening_id,
-        received_at=as_utc(lead.created_at),
+        received_at=received,
         trial_id=lead.trial_id,
         trial_code=trials.trial_code(lead.trial_id),
         channel=lead.screening.channel,
         outcome=lead.outcome,
-        to_confirm=tuple(trials.criterion(lead.trial_id, cid) for cid in lead.to_confirm or []),
+        to_confirm=tuple(
+            trials.criterion(lead.trial_id, cid, cid in summary.for_this_patient)
+            for cid in summary.to_confirm
+        ),
         status=lead.status,
         assigned_to=lead.assigned_to,
         assigned_name=person_shown(names, lead.assigned_to, sees_contacts),
         first_name=shown(lead.first_name),
         last_name=shown(lead.last_name),
         email=lead.email if sees_contacts else masking.mask_email(lead.email),
-        phone=lead.phone if sees_contacts else masking.mask_phone(lead.phone),
+        phone=phone.shown,
         other_language=shown(lead.other_language) or None,
         is_minor=lead.is_minor,
         notes=tuple(
@@ -146,14 +244,31 @@ def _row(lead: Lead, names: dict[str, str], sees_contacts: bool) -> QueueRow:
             if e.kind == "note"
         ),
         language=lead.screening.language,
+        summary=LeadSummary(
+            age=shown(summary.age) or None,
+            sex=shown(summary.sex) or None,
+            medicines=tuple(shown(m) for m in summary.medicines),
+            answers=tuple(
+                KeyAnswer(a.question_id, a.question, shown(a.understood), a.unsure)
+                for a in summary.answers
+            ),
+        ),
+        phone_tel=phone.tel,
+        days_waiting=days,
+        overdue=lead.status == LeadStatus.NEW and days > waiting.overdue_days,
     )
 
 
 CSV_COLUMNS = (
-    "received_at", "trial", "trial_code", "channel", "outcome", "status", "assigned_to",
-    "first_name", "last_name", "email", "phone", "other_language", "minor", "to_confirm",
-    "notes", "lead_id", "screening_id",
+    "received_at", "days_waiting", "overdue", "trial", "trial_code", "channel", "outcome",
+    "status", "assigned_to", "first_name", "last_name", "email", "phone", "other_language",
+    "minor", "age", "sex", "medicines", "to_confirm", "notes", "lead_id", "screening_id",
 )
+
+
+def iso_time(value: datetime, tz: tzinfo) -> str:
+    """ISO 8601 with the offset, in the console's time zone: 2025-11-03T10:00:00+01:00."""
+    return value.astimezone(tz).isoformat(timespec="seconds")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?[\d\s().-]+")
@@ -175,10 +290,12 @@ def to_csv(rows: Iterable[QueueRow], tz: tzinfo) -> str:
         writer.writerow(
             _cell(v)
             for v in (
-                r.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                iso_time(r.received_at, tz),
+                r.days_waiting,
+                "yes" if r.overdue else "no",
                 r.trial_id,
                 r.trial_code,
-                r.channel,
+                r.channel_name,
                 SCREENING_STATUS.get(r.outcome, r.outcome),
                 LEAD_STATUS.get(r.status, r.status),
                 r.assigned_name or "",
@@ -188,10 +305,14 @@ def to_csv(rows: Iterable[QueueRow], tz: tzinfo) -> str:
                 r.phone,
                 r.other_language or "",
                 "yes" if r.is_minor else "no",
-                "; ".join(f"{c.label} {c.plain}" for c in r.to_confirm),
-                " | ".join(
-                    f"{n.at.astimezone(tz):%Y-%m-%d %H:%M} {n.by}: {n.text}" for n in r.notes
+                (r.summary.age or "") if r.summary else "",
+                (r.summary.sex or "") if r.summary else "",
+                "; ".join(r.summary.medicines) if r.summary else "",
+                "; ".join(
+                    f"{c.label} {c.plain}" + (" (for this patient)" if c.for_this_patient else "")
+                    for c in r.to_confirm
                 ),
+                " | ".join(f"{iso_time(n.at, tz)} {n.by}: {n.text}" for n in r.notes),
                 r.id,
                 r.screening_id,
             )

@@ -34,6 +34,8 @@ class ConsoleSettings:
     tracker_store_url: str = ""
     # A session ends after this long even when in use, so a stolen cookie does not live forever.
     max_session_hours: int = 12
+    # A new lead waiting more than this many days is marked overdue in the queue.
+    overdue_days: int = 2
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -108,4 +110,5 @@ def load_console_settings(secret_file: Path = SECRET_FILE) -> ConsoleSettings:
         cookie_secure=_flag(env.get("CONSOLE_COOKIE_SECURE"), True),
         timezone=_timezone(env.get("CONSOLE_TIMEZONE")),
         tracker_store_url=tracker_store_url(),
+        overdue_days=max(0, int(env.get("QUEUE_OVERDUE_DAYS") or 2)),
     )

@@ -14,6 +14,7 @@ class CriterionText:
     label: str  # "I2", "E14"
     plain: str  # in plain words
     text: str  # the protocol's own wording
+    for_this_patient: bool = False  # left open by the patient's answers, not a routine check
 
 
 def protocol_or_none(trial_id: str) -> Protocol | None:
@@ -28,13 +29,13 @@ def trial_code(trial_id: str) -> str:
     return protocol.code if protocol else trial_id
 
 
-def criterion(trial_id: str, criterion_id: str) -> CriterionText:
+def criterion(trial_id: str, criterion_id: str, for_this_patient: bool = False) -> CriterionText:
     protocol = protocol_or_none(trial_id)
     if protocol is not None:
         for c in protocol.criteria:
             if c.id == criterion_id:
-                return CriterionText(c.id, c.label, c.plain.get(), c.text)
-    return CriterionText(criterion_id, criterion_id, criterion_id, "")
+                return CriterionText(c.id, c.label, c.plain.get(), c.text, for_this_patient)
+    return CriterionText(criterion_id, criterion_id, criterion_id, "", for_this_patient)
 
 
 def question_text(trial_id: str, question_id: str | None) -> str:

@@ -53,11 +53,12 @@ def audit_entries(action: str) -> list[AuditEvent]:
 
 def test_the_queue_shows_who_waits_with_trial_outcome_and_what_to_confirm(coordinator):
     maria, wei = two_leads()
-    page = coordinator.get("/queue").get_data(as_text=True)
+    page = coordinator.get("/queue?view=all").get_data(as_text=True)
     assert rows_of(page) == [wei, maria]  # newest first
-    assert "Maria Garcia" in page and "maria.garcia@example.com" in page
-    assert "+8613800138000" in page
-    assert "JY231" in page and "socketio" in page
+    assert "Maria Garcia" in page
+    assert '<a class="email" href="mailto:maria.garcia@example.com">' in page
+    assert '<a class="phone" href="tel:+8613800138000">+86 138 0013 8000</a>' in page
+    assert "JY231" in page and "Web chat" in page and "socketio" not in page
     assert "May qualify, site to confirm" in page
     assert ">I3</abbr> have lupus antibodies" in page and ">E12</abbr>" in page
     assert "speaks Mandarin" in page
@@ -72,15 +73,15 @@ def test_filters_by_status_trial_and_date_and_search_by_name_or_email(coordinato
 
     assert shown("status=new") == [maria]
     assert shown("status=contacted") == [wei]
-    assert shown("trial=NCT06675422") == [wei, maria]
-    assert shown("trial=NCT00000000") == []
-    assert shown("since=2025-11-10") == [wei]
-    assert shown("until=2025-11-03") == [maria]
+    assert shown("view=all&trial=NCT06675422") == [wei, maria]
+    assert shown("view=all&trial=NCT00000000") == []
+    assert shown("view=all&since=2025-11-10") == [wei]
+    assert shown("view=all&until=2025-11-03") == [maria]
     assert shown("q=garcia") == [maria]
     assert shown("q=maria+garcia") == [maria]
     assert shown("q=li.wei%40example") == [wei]
     assert shown("q=nobody") == []
-    assert shown("status=bogus") == [wei, maria]  # an unknown filter shows everything
+    assert shown("view=all&status=bogus") == [wei, maria]  # an unknown filter: everything
 
 
 def test_a_status_change_is_one_step_and_kept_with_who_and_when(coordinator):
@@ -157,7 +158,7 @@ def test_the_csv_export_has_the_filtered_queue_and_is_audited(coordinator):
     assert [r["lead_id"] for r in rows] == [maria]
     row = rows[0]
     assert (row["first_name"], row["email"], row["phone"]) == (
-        "Maria", "maria.garcia@example.com", "+8613800138000")
+        "Maria", "maria.garcia@example.com", "+86 138 0013 8000")
     assert row["status"] == "New" and row["trial_code"] == "JY231"
     assert row["to_confirm"].startswith("I3 have lupus antibodies")
     [entry] = audit_entries(Action.EXPORT_CSV)
@@ -189,7 +190,7 @@ def test_the_csv_cannot_carry_a_spreadsheet_formula(coordinator):
         coordinator.get("/queue.csv").get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0]["first_name"].startswith("'=")
     assert rows[0]["last_name"] == "'@SUM(A1)"
-    assert rows[0]["phone"] == "+8613800138000"  # a plain number is left as it is
+    assert rows[0]["phone"] == "+86 138 0013 8000"  # a plain number is left as it is
 
 
 def test_a_monitor_sees_the_queue_with_contact_details_masked_and_cannot_change_it(monitor):

@@ -25,9 +25,16 @@ from bot.console.auth import audit_here, coordinator_only, current, safe_next, s
 from bot.console.formatting import LEAD_STATUS
 from bot.console.models import Role, StaffUser
 from bot.console.params import choice, day_range, page_number, parse_day
-from bot.console.queue import load_lead, load_queue, load_queue_page, person_shown, to_csv
+from bot.console.queue import (
+    Waiting,
+    load_lead,
+    load_queue,
+    load_queue_page,
+    person_shown,
+    to_csv,
+)
 from bot.db import session_scope
-from bot.leads import QueueFilters
+from bot.leads import SORTS, QueueFilters, status_counts
 from bot.models import Lead, LeadStatus
 
 bp = Blueprint("queue", __name__)
@@ -35,27 +42,69 @@ bp = Blueprint("queue", __name__)
 MAX_NOTE = 2000
 
 
+# The queue's views: what needs doing today (the default), the leads given to me, every lead.
+VIEWS = {"todo": "To do", "mine": "Mine", "all": "All leads"}
+# Columns a header link sorts by, and the way each sorts first (newest, A to Z).
+SORT_FIRST_DESCENDING = {"received": True, "name": False, "status": False, "trial": False,
+                         "assigned": False}
+
+
 def _filters() -> tuple[QueueFilters, dict[str, str]]:
-    """The queue filters from the query string, and the values to put back in the form."""
+    """The queue filters from the query string, and the values to put back in the form.
+
+    With no view chosen, the queue opens on the day's work: new leads and the open ones given to
+    whoever is signed in. Choosing a status or searching looks through every lead.
+    """
     args = request.args
     since, until = parse_day(args.get("since")), parse_day(args.get("until"))
     start, end = day_range(since, until, settings().timezone)
     search = args.get("q", "").strip()[:100]
+    status = choice(args.get("status"), LeadStatus.ALL)
+    view = choice(args.get("view"), tuple(VIEWS)) or ("all" if status or search else "todo")
+    sort = choice(args.get("sort"), SORTS) or "received"
+    direction = choice(args.get("dir"), ("asc", "desc"))
+    descending = (direction == "desc") if direction else SORT_FIRST_DESCENDING[sort]
+    me = current().email
     filters = QueueFilters(
         trial_id=args.get("trial") or None,
-        status=choice(args.get("status"), LeadStatus.ALL),
+        status=status,
         since=start,
         until=end,
         search=search,
+        todo_for=me if view == "todo" else None,
+        assigned_to=me if view == "mine" else None,
+        sort=sort,
+        descending=descending,
     )
     form = {
+        "view": view,
         "trial": filters.trial_id or "",
         "status": filters.status or "",
         "since": since.isoformat() if since else "",
         "until": until.isoformat() if until else "",
         "q": search,
+        "sort": sort,
+        "dir": "desc" if descending else "asc",
     }
     return filters, form
+
+
+def _query(form: dict[str, str]) -> dict[str, str]:
+    """The form's values for links (pages, sorting), leaving out those that are the default."""
+    implied = "all" if form["status"] or form["q"] else "todo"
+    default_dir = "desc" if SORT_FIRST_DESCENDING[form["sort"]] else "asc"
+    return {
+        k: v for k, v in form.items()
+        if v and not (
+            (k == "view" and v == implied)
+            or (k == "sort" and v == "received" and form["dir"] == default_dir)
+            or (k == "dir" and v == default_dir and form["sort"] == "received")
+        )
+    }
+
+
+def _waiting() -> Waiting:
+    return Waiting(overdue_days=settings().overdue_days)
 
 
 @bp.route("/")
@@ -69,19 +118,41 @@ def queue() -> ResponseReturnValue:
     staff = current()
     with session_scope() as db:
         page = load_queue_page(
-            db, filters, staff.sees_contact_details, page_number(request.args.get("page"))
+            db, filters, staff.sees_contact_details, page_number(request.args.get("page")),
+            waiting=_waiting(),
         )
+        counts = status_counts(db, filters)
         stored_trials = list(db.execute(select(Lead.trial_id).distinct()).scalars())
+    query = _query(form)
     return render_template(
         "queue.html",
         rows=page.rows,
         page=page,
-        query={k: v for k, v in form.items() if v},
+        query=query,
         form=form,
+        views=VIEWS,
+        counts=counts,
+        overdue_days=settings().overdue_days,
         trials=trials.trial_choices(stored_trials),
         statuses=LEAD_STATUS,
+        sort_link=lambda column: _sort_link(column, form, query),
         here=request.full_path,
     )
+
+
+def _sort_link(column: str, form: dict[str, str], query: dict[str, str]) -> dict[str, str]:
+    """The header link for ``column``: its URL, the aria-sort of the column now, and what the
+    link does, for a screen reader ("sort by name, A to Z")."""
+    current_column = form["sort"] == column
+    # A second click on the column sorted by turns its order round.
+    descending = form["dir"] != "desc" if current_column else SORT_FIRST_DESCENDING[column]
+    args = {k: v for k, v in query.items() if k not in ("sort", "dir", "page")}
+    args.update(sort=column, dir="desc" if descending else "asc")
+    state = "ascending" if form["dir"] == "asc" else "descending"
+    if not current_column:
+        state = "none"
+    return {"url": url_for("queue.queue", **args), "aria_sort": state,
+            "next": "descending" if descending else "ascending"}
 
 
 @bp.route("/queue.csv")
@@ -89,7 +160,7 @@ def export_csv() -> ResponseReturnValue:
     filters, _ = _filters()
     staff = current()
     with session_scope() as db:
-        rows = load_queue(db, filters, staff.sees_contact_details)
+        rows = load_queue(db, filters, staff.sees_contact_details, _waiting())
         audit_here(
             Action.EXPORT_CSV,
             detail=f"{len(rows)} lead(s); filters: {filters.describe()}"
@@ -109,7 +180,7 @@ def export_csv() -> ResponseReturnValue:
 def lead(lead_id: str) -> ResponseReturnValue:
     staff = current()
     with session_scope() as db:
-        row = load_lead(db, lead_id, staff.sees_contact_details)
+        row = load_lead(db, lead_id, staff.sees_contact_details, _waiting())
         if row is None:
             abort(404)
         record = db.get(Lead, lead_id)
