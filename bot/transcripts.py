@@ -169,16 +169,18 @@ def read(conversation_id: str, url: str | None = None) -> Transcript:
         return Transcript(conversation_id, [], available=False)
 
     messages: list[Message] = []
-    payloads: dict[str, str] = {}  # the last bot message's buttons: payload -> title
+    payloads: dict[str, str] = {}  # the last buttons the bot offered: payload -> title
     for type_name, timestamp, intent_name, raw in rows:
         data = open_event(raw)
         at = datetime.fromtimestamp(timestamp or 0, tz=timezone.utc)
         text = str(data.get("text") or "")
         if type_name == "bot":
             buttons = _buttons(data)
-            payloads = {
-                str(b["payload"]): str(b.get("title") or "") for b in buttons if b.get("payload")
-            }
+            if buttons:  # the offer stands through the bubbles after it, until the next one
+                payloads = {
+                    str(b["payload"]): str(b.get("title") or "")
+                    for b in buttons if b.get("payload")
+                }
             titles = tuple(str(b.get("title") or "") for b in buttons)
             if text or buttons:
                 messages.append(Message("bot", text, at, buttons=titles))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.console.models import AuditEvent
@@ -89,6 +89,7 @@ class AuditPage:
 def search(
     session: Session,
     actor: str | None = None,
+    actor_emails: tuple[str, ...] = (),
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -97,8 +98,11 @@ def search(
 ) -> AuditPage:
     query = select(AuditEvent)
     if actor:
+        # Part of an email, or of a staff member's name (``actor_emails``: whose names match).
         wanted = actor.strip().lower()
-        query = query.where(func.lower(AuditEvent.actor).contains(wanted, autoescape=True))
+        found = func.lower(AuditEvent.actor).contains(wanted, autoescape=True)
+        query = query.where(or_(found, AuditEvent.actor.in_(actor_emails)) if actor_emails
+                            else found)
     if action:
         query = query.where(AuditEvent.action == action)
     if since:
@@ -110,3 +114,46 @@ def search(
     ordered = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     events = list(session.execute(one_page(ordered, page, per_page)).scalars())
     return AuditPage(events, total, page, per_page)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What an entry is about, as the reader may see it."""
+
+    kind: str  # "lead" | "screening"
+    id: str
+    title: str  # the patient's name for a coordinator, masked for a monitor; or the trial
+
+
+def _masked_name(name: str) -> str:
+    """A name a monitor may see in the audit trail: initials ("M. G.")."""
+    return " ".join(f"{part[0]}." for part in name.split() if part) or "•••"
+
+
+def records(session: Session, events: list[AuditEvent], sees_contacts: bool) -> dict[str, Record]:
+    """The lead or screening each entry's ``target`` is, by id, named for the reader."""
+    from bot.console import trials
+    from bot.console.queue import display_name
+    from bot.models import Lead, Screening
+
+    ids = {e.target for e in events if e.target}
+    if not ids:
+        return {}
+    found: dict[str, Record] = {}
+
+    def named(lead: Lead | None) -> str | None:
+        if lead is None:
+            return None
+        name = display_name(lead.first_name, lead.last_name, lead.screening.language)
+        return name if sees_contacts else _masked_name(name)
+
+    for lead in session.execute(select(Lead).where(Lead.id.in_(ids))).scalars():
+        found[lead.id] = Record("lead", lead.id, named(lead) or "")
+    screenings = session.execute(select(Screening).where(Screening.id.in_(ids))).scalars()
+    for screening in screenings:
+        who = named(screening.lead)
+        title = f"{who} · {trials.trial_code(screening.trial_id)}" if who else (
+            f"{trials.trial_code(screening.trial_id)} (no contact details)"
+        )
+        found[screening.id] = Record("screening", screening.id, title)
+    return found

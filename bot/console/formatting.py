@@ -36,6 +36,28 @@ VERDICT = {
 }
 
 
+# What each channel is called by the people who use it (Screening.channel holds Rasa's name).
+CHANNEL_NAMES = {
+    "socketio": "Web chat",
+    "telegram": "Telegram",
+    "twilio": "SMS",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "twilio_whatsapp": "WhatsApp",
+    "wechat": "WeChat",
+    "rest": "API",
+    "callback": "API",
+    "cmdline": "Command line",
+    "site_form": "Contact form",
+}
+
+
+def channel_name(channel: str | None) -> str:
+    if not channel:
+        return "Unknown"
+    return CHANNEL_NAMES.get(channel, CHANNEL_NAMES.get(channel.split("_")[0], channel))
+
+
 def as_utc(value: datetime) -> datetime:
     """Stored times are UTC; SQLite hands them back without a time zone."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -68,6 +90,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(local, "local")
     app.add_template_filter(language_name, "language_name")
     app.add_template_filter(day, "day")
+    app.add_template_filter(channel_name, "channel_name")
     app.add_template_global(LEAD_STATUS, "LEAD_STATUS")
     app.add_template_global(SCREENING_STATUS, "SCREENING_STATUS")
     app.add_template_global(VERDICT, "VERDICT")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.console import masking, trials
 from bot.console.accounts import staff_names
-from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc
+from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc, channel_name
 from bot.console.paging import count_rows, one_page, page_count
 from bot.console.trials import CriterionText
 from bot.lead_summary import KeyAnswer, summarise
@@ -28,28 +28,6 @@ class Note:
     at: datetime
     by: str
     text: str
-
-
-# What each channel is called by the people who use it (Screening.channel holds Rasa's name).
-CHANNEL_NAMES = {
-    "socketio": "Web chat",
-    "telegram": "Telegram",
-    "twilio": "SMS",
-    "sms": "SMS",
-    "whatsapp": "WhatsApp",
-    "twilio_whatsapp": "WhatsApp",
-    "wechat": "WeChat",
-    "rest": "API",
-    "callback": "API",
-    "cmdline": "Command line",
-    "site_form": "Contact form",
-}
-
-
-def channel_name(channel: str | None) -> str:
-    if not channel:
-        return "Unknown"
-    return CHANNEL_NAMES.get(channel, CHANNEL_NAMES.get(channel.split("_")[0], channel))
 
 
 @dataclass(frozen=True)
@@ -126,9 +104,13 @@ class QueueRow:
 
     @property
     def name(self) -> str:
-        if self.language == "zh":  # a Chinese name: family name first, no space (王建华)
-            return f"{self.last_name}{self.first_name}".strip()
-        return f"{self.first_name} {self.last_name}".strip()
+        return display_name(self.first_name, self.last_name, self.language)
+
+
+def display_name(first: str | None, last: str | None, language: str | None) -> str:
+    if language == "zh":  # a Chinese name: family name first, no space (王建华)
+        return f"{last or ''}{first or ''}".strip()
+    return f"{first or ''} {last or ''}".strip()
 
 
 def person_shown(names: dict[str, str], actor: str | None, sees_contacts: bool) -> str | None:

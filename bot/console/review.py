@@ -7,6 +7,7 @@ numbers here, before it reaches a template.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -108,6 +109,35 @@ def _question_lines(
     return tuple(lines)
 
 
+def _payload_answer(text: str) -> str | None:
+    """The answer a button payload carries ('/inform{"answer": "yes"}' -> "yes"), if any."""
+    match = _BUTTON_PAYLOAD.fullmatch(text.strip())
+    if not match or not match.group(1):
+        return None
+    try:
+        data = json.loads(match.group(1))
+    except ValueError:
+        return None
+    answer = data.get("answer") if isinstance(data, dict) else None
+    return str(answer) if isinstance(answer, (str, int, float)) else None
+
+
+def readable(transcript: transcripts.Transcript) -> transcripts.Transcript:
+    """The conversation as the patient saw it: a tapped button shows the button's title (or,
+    when the offer is not in the store, the answer it carried); every other payload (the chat
+    widget's '/greet{...}' start-up message, '/session_start') was sent by software, not
+    typed, and is left out."""
+    messages = []
+    for m in transcript.messages:
+        if m.sender == "patient" and not m.tapped and _BUTTON_PAYLOAD.fullmatch(m.text.strip()):
+            answer = _payload_answer(m.text)
+            if answer is None:
+                continue
+            m = replace(m, tapped=answer)
+        messages.append(m)
+    return replace(transcript, messages=messages)
+
+
 def load_review(
     session: Session, screening_id: str, sees_contacts: bool, tracker_url: str
 ) -> Review | None:
@@ -162,7 +192,7 @@ def load_review(
         screening.trial_id, [q for q in answered if q not in read], answers, shown
     )
 
-    transcript = transcripts.read(screening.conversation_id, tracker_url)
+    transcript = readable(transcripts.read(screening.conversation_id, tracker_url))
     if not sees_contacts:
         transcript = replace(
             transcript,

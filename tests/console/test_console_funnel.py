@@ -91,7 +91,7 @@ def test_the_funnel_page_draws_accessible_charts_with_their_numbers(coordinator)
     assert drops.index("How long have you been taking") < drops.index("How old are you?")
     assert '<th scope="row">JY231</th>' in page  # by trial, in numbers too
     by_channel = page[page.index('<table id="by-channel">'):]
-    assert '<th scope="row">socketio</th>' in by_channel  # and by channel
+    assert '<th scope="row">Web chat</th>' in by_channel  # and by channel, as people name it
     # Nothing comes from elsewhere: no script, no remote stylesheet, no CDN.
     assert "<script" not in page
     assert not re.search(r'(src|href)="(https?:)?//', page)

@@ -216,5 +216,5 @@ def test_a_monitor_sees_the_queue_with_contact_details_masked_and_cannot_change_
     assert "masked" in audit_entries(Action.EXPORT_CSV)[0].detail
 
 
-def test_a_monitor_cannot_read_the_audit_trail(monitor):
-    assert monitor.get("/audit").status_code == 403
+def test_a_monitor_reads_the_audit_trail(monitor):
+    assert monitor.get("/audit").status_code == 200  # masked: see test_console_morning.py

@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from bot import funnel as funnel_data
 from bot.console import charts, trials
 from bot.console.auth import settings
+from bot.console.formatting import channel_name
 from bot.console.params import choice, day_range, parse_day
 from bot.db import session_scope
 
@@ -52,7 +53,7 @@ def funnel() -> ResponseReturnValue:
         for i, (t, c) in enumerate(data.by_trial.items())
     ]
     by_channel = [
-        (ch, _small_funnel(f"funnel-channel-{i}", f"Channel {ch}", c), c)
+        (channel_name(ch), _small_funnel(f"funnel-channel-{i}", channel_name(ch), c), c)
         for i, (ch, c) in enumerate(data.by_channel.items())
     ]
     weeks = list(data.by_week.items())
