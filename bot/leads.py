@@ -405,42 +405,44 @@ def _filtered(query: Select, filters: QueueFilters, order: bool = True) -> Selec
 
 
 def queue_leads(session: Session, filters: QueueFilters, search_emails: bool = False) -> list[Lead]:
-    """The queue's leads, newest first, with the search applied.
+    """The queue's leads, in the filters' order, with the search applied."""
+    if not sorted_in_python(filters):
+        return list(session.execute(queue_query(filters, search_emails)).scalars())
+    return load_leads(session, queue_ids(session, filters, search_emails))
 
-    A search first reads only the names (and emails) of the filtered leads, so only those are
-    decrypted, then loads the leads that match.
-    """
-    if not _search_terms(filters.search):
-        return _sorted(list(session.execute(queue_query(filters, search_emails)).scalars()),
-                       filters)
+
+def queue_ids(session: Session, filters: QueueFilters, search_emails: bool = False) -> list[str]:
+    """The ids of the queue's leads in order, for a search or a sort by name: only the names
+    (and emails) of the filtered leads are read and decrypted, not whole leads, so a page of a
+    searched or name-sorted queue loads only its own leads."""
     fields = [Lead.first_name, Lead.last_name] + ([Lead.email] if search_emails else [])
-    matching = [
-        row.id
+    rows = [
+        row
         for row in session.execute(_filtered(select(Lead.id, *fields), filters))
         if search_matches(row, filters.search, search_emails)
     ]
+    if filters.sort == "name":
+        rows.sort(
+            key=lambda row: ((row.last_name or "").casefold(), (row.first_name or "").casefold()),
+            reverse=filters.descending,
+        )
+    return [row.id for row in rows]
+
+
+def load_leads(session: Session, ids: list[str]) -> list[Lead]:
+    """The leads ``ids`` names, whole, in that order."""
     leads: dict[str, Lead] = {}
-    for start in range(0, len(matching), 500):  # under every database's limit of parameters
-        chunk = matching[start:start + 500]
+    for start in range(0, len(ids), 500):  # under every database's limit of parameters
+        chunk = ids[start:start + 500]
         query = queue_query(QueueFilters()).where(Lead.id.in_(chunk))
         leads.update((lead.id, lead) for lead in session.execute(query).scalars())
-    return _sorted([leads[i] for i in matching if i in leads], filters)
+    return [leads[i] for i in ids if i in leads]
 
 
 def sorted_in_python(filters: QueueFilters) -> bool:
-    """Whether the queue must be read whole to be ordered and paged: a search or a sort by name
-    (names are encrypted at rest, so SQL can neither match nor order them)."""
+    """Whether the queue is ordered and filtered here rather than in SQL: a search or a sort by
+    name (names are encrypted at rest, so SQL can neither match nor order them)."""
     return bool(_search_terms(filters.search)) or filters.sort == "name"
-
-
-def _sorted(leads: list[Lead], filters: QueueFilters) -> list[Lead]:
-    if filters.sort != "name":
-        return leads
-    return sorted(
-        leads,
-        key=lambda lead: ((lead.last_name or "").casefold(), (lead.first_name or "").casefold()),
-        reverse=filters.descending,
-    )
 
 
 def status_counts(session: Session, filters: QueueFilters) -> dict[str, int]:

@@ -19,7 +19,14 @@ from bot.console.formatting import LEAD_STATUS, SCREENING_STATUS, as_utc, channe
 from bot.console.paging import count_rows, one_page, page_count
 from bot.console.trials import CriterionText
 from bot.lead_summary import KeyAnswer, summarise
-from bot.leads import QueueFilters, queue_leads, queue_query, sorted_in_python
+from bot.leads import (
+    QueueFilters,
+    load_leads,
+    queue_ids,
+    queue_leads,
+    queue_query,
+    sorted_in_python,
+)
 from bot.models import Lead, LeadStatus
 
 
@@ -163,11 +170,11 @@ def load_queue_page(
     searched queue is paged here rather than in SQL.
     """
     if sorted_in_python(filters):
-        found = queue_leads(session, filters, search_emails=sees_contacts)
+        found = queue_ids(session, filters, search_emails=sees_contacts)
         total = len(found)
         pages = page_count(total, per_page)
         page = min(max(1, page), pages)
-        leads = found[(page - 1) * per_page:page * per_page]
+        leads = load_leads(session, found[(page - 1) * per_page:page * per_page])
     else:
         query = queue_query(filters, search_emails=sees_contacts)
         total = count_rows(session, query)
