@@ -271,7 +271,7 @@ def test_the_domain_has_a_language_slot_filled_by_the_detecting_action():
     assert slot["type"] == "text" and slot["influence_conversation"] is False
     assert slot["mappings"] == [{"type": "custom", "action": "action_detect_language"}]
     assert "action_detect_language" in DOMAIN["actions"]
-    assert "language" in DOMAIN["entities"]
+    assert {"language": {"influence_conversation": False}} in DOMAIN["entities"]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -280,3 +280,20 @@ def test_the_domain_has_a_language_slot_filled_by_the_detecting_action():
 ])
 def test_only_a_whole_message_asking_for_a_language_is_a_request(text, expected):
     assert language.requested(text) == expected
+
+
+@pytest.mark.parametrize(("slot", "text", "expected"), [
+    ("first_name", "建华", "建华"), ("last_name", "欧阳", "欧阳"),
+    ("phone", "138 0013 8000", "+8613800138000"), ("phone", "13800138000", "+8613800138000"),
+    ("other_language", "不用", ""), ("other_language", "粤语", "粤语"),
+    ("details_confirmed", "对", "yes"), ("contact_consent", "同意", "yes"),
+])
+async def test_the_contact_form_takes_chinese_names_and_mainland_mobiles(
+    database_url, slot, text, expected
+):
+    from actions.contact import ValidateContactForm
+
+    state = zh_state(text, active_loop="contact_form", slots={"requested_slot": slot},
+                     set_slots={slot: text})
+    events, messages = await run(ValidateContactForm(), state)
+    assert slot_events(events)[slot] == expected and messages == []
