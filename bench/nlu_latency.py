@@ -1,0 +1,77 @@
+"""Per-message NLU time of a trained model, on the held-out phrasings of each language.
+
+Loads the model in this process (as the Rasa server does) and parses every held-out message
+once to warm up, then `--repeat` more times, timing each parse alone: tokenizer, featurizers,
+DIET and the fallback classifier, without HTTP, policies or actions.
+
+    .venv/bin/python -m bench.nlu_latency [models/prescreen.tar.gz] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HELDOUT = {"en": ROOT / "tests/nlu/heldout.yml", "zh": ROOT / "tests/nlu/heldout_zh.yml"}
+
+
+def heldout_messages(path: Path) -> list[str]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [
+        line[2:].strip()
+        for item in data["nlu"]
+        for line in item["examples"].strip().splitlines()
+    ]
+
+
+async def measure(model: str, repeat: int) -> None:
+    from rasa.core.agent import Agent  # Rasa's import is slow: only when measuring
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # not a debug line per parse
+
+    start = time.perf_counter()
+    agent = Agent.load(model)
+    print(f"model {model}: loaded in {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    await agent.parse_message("你好")  # the first parse: Jieba loads its dictionary once
+    print(f"first parse: {(time.perf_counter() - start) * 1000:.0f} ms")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    for language, path in HELDOUT.items():
+        messages = heldout_messages(path)
+        for text in messages:  # warm-up (first Jieba use loads its dictionary)
+            await agent.parse_message(text)
+        times = []
+        for _ in range(repeat):
+            for text in messages:
+                t0 = time.perf_counter()
+                await agent.parse_message(text)
+                times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        p95 = times[int(0.95 * (len(times) - 1))]
+        print(f"{language}: {len(messages)} messages x {repeat}: parse p50 "
+              f"{statistics.median(times):.1f} ms, p95 {p95:.1f} ms, mean "
+              f"{statistics.fmean(times):.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", default=str(ROOT / "models/prescreen.tar.gz"))
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    asyncio.run(measure(args.model, args.repeat))
+
+
+if __name__ == "__main__":
+    main()
