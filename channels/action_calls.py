@@ -17,6 +17,10 @@ whose action server hung waited five minutes.
   language (``action_failed`` in ``bot/locales``), and the turn ends by listening. The tracker
   keeps every slot from before the failed turn, so sending the answer again carries on at the
   same question. Only the action's name and the error's type are logged here.
+* A timeout becomes a ``RasaException``, the only error Rasa's slot extraction (a custom slot
+  mapping's action, such as language detection) survives; once a call in a message failed, the
+  message's later calls fail at once instead of waiting out the timeout again
+  (``MessageProcessor.handle_message`` is wrapped to mark the message).
 
 A domain response and a rule cannot do this: the processor swallows the failure before any
 policy sees it. :func:`main` is ``rasa`` itself with this installed first (``python -m
@@ -37,7 +41,18 @@ DEFAULT_TIMEOUT = 6.0
 _failure: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "action_call_failure", default=None
 )
+# Per message: set once an action call failed, so the turn's later calls fail at once.
+_turn: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "action_server_turn", default=None
+)
 _installed = False
+
+
+def _record(action: str, error: str) -> None:
+    failure = _failure.get()
+    if failure is not None:
+        failure.setdefault("action", action)
+        failure.setdefault("error", error)
 
 
 def call_timeout() -> float:
@@ -54,24 +69,42 @@ def install() -> None:
     from rasa.core.processor import MessageProcessor
     from rasa.shared.core.constants import ACTION_LISTEN_NAME
     from rasa.shared.core.events import BotUttered
+    from rasa.shared.exceptions import RasaException
 
     from bot.messages import msg
 
     action_module.DEFAULT_REQUEST_TIMEOUT = call_timeout()
     remote_run = RemoteAction.run
     run_action = MessageProcessor._run_action
+    handle_message = MessageProcessor.handle_message
 
     async def guarded_remote_run(self, output_channel, nlg, tracker, domain):  # noqa: ANN001, ANN202
+        turn = _turn.get()
+        if turn is not None and turn.get("down"):
+            # Failed once in this message already: fail at once, not after another timeout.
+            _record(self.name(), turn["down"])
+            raise RasaException(f"Failed to execute custom action '{self.name()}'")
         try:
             return await remote_run(self, output_channel, nlg, tracker, domain)
         except ActionExecutionRejection:
             raise
         except Exception as exc:
-            failure = _failure.get()
-            if failure is not None:
-                failure.setdefault("action", self.name())
-                failure.setdefault("error", _error_type(exc))
-            raise
+            error = _error_type(exc)
+            _record(self.name(), error)
+            if turn is not None:
+                turn["down"] = error
+            if isinstance(exc, RasaException):
+                raise
+            # A timeout is not a RasaException: Rasa's slot extraction (a custom slot mapping's
+            # action) lets only those through, and would end the turn in silence.
+            raise RasaException(f"Failed to execute custom action '{self.name()}'") from exc
+
+    async def guarded_handle_message(self, message):  # noqa: ANN001, ANN202
+        token = _turn.set({})
+        try:
+            return await handle_message(self, message)
+        finally:
+            _turn.reset(token)
 
     async def guarded_run_action(self, action, tracker, output_channel, nlg, prediction):  # noqa: ANN001, ANN202
         failure: dict[str, Any] = {}
@@ -92,6 +125,7 @@ def install() -> None:
 
     RemoteAction.run = guarded_remote_run
     MessageProcessor._run_action = guarded_run_action
+    MessageProcessor.handle_message = guarded_handle_message
     _installed = True
 
 

@@ -88,3 +88,27 @@ def test_the_timeout_comes_from_the_environment(monkeypatch):
     assert action_calls.call_timeout() == 4.5
     monkeypatch.delenv("ACTION_CALL_TIMEOUT")
     assert action_calls.call_timeout() == 6.0
+
+
+async def test_a_hung_server_fails_once_per_message_as_an_error_rasa_catches(domain, monkeypatch):
+    """Slot extraction (a custom slot mapping's action) lets only RasaException through: a hung
+    call must become one, and the message's later calls must not wait again."""
+    import rasa.core.actions.action as action_module
+    from rasa.shared.exceptions import RasaException
+
+    monkeypatch.setattr(action_module, "DEFAULT_REQUEST_TIMEOUT", 1.0)
+    token = action_calls._turn.set({})
+    try:
+        with socket.socket() as hung:
+            hung.bind(("127.0.0.1", 0))
+            hung.listen(8)
+            url = f"http://127.0.0.1:{hung.getsockname()[1]}/webhook"
+            tracker = mid_screening(domain)
+            for expected_at_most in (3.0, 0.5):
+                started = time.monotonic()
+                with pytest.raises(RasaException):
+                    await RemoteAction("action_detect_language", EndpointConfig(url)).run(
+                        CollectingOutputChannel(), None, tracker, domain)
+                assert time.monotonic() - started < expected_at_most
+    finally:
+        action_calls._turn.reset(token)
