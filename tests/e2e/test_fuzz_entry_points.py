@@ -53,7 +53,7 @@ messages = st.one_of(
     st.text(anything, min_size=900, max_size=2500),  # around and over the length cap
     st.sampled_from(["hi", "yes", "no", "stop", "start over", "why do you ask?",
                      '/inform{"answer": "yes"}', "/inform{", "/nlu_fallback", "/stop",
-                     "/session_start", '/inform{"answer": "' + "x" * 500 + '"}']),
+                     '/inform{"answer": "' + "x" * 500 + '"}']),
 ).filter(lambda m: m.strip() != "")
 
 json_values = st.recursive(
@@ -287,7 +287,7 @@ def test_socketio_answers_every_generated_message(widget, quiet_logs):
             widget.say(session, "hi", settle=1.0)
         try:
             replies = widget.say(session, text)
-        except concurrent.futures.TimeoutError:
+        except (concurrent.futures.TimeoutError, asyncio.TimeoutError):
             replies = []
         if not any(r.get("text") or r.get("quick_replies") or r.get("buttons") for r in replies):
             silent.append(text[:80])
@@ -314,12 +314,14 @@ def test_socketio_drops_malformed_events_without_an_error(stack, widget, quiet_l
 # ---- known gaps, kept visible: each fails once fixed, so that it joins the fuzzing above -----
 
 
-@pytest.mark.xfail(strict=True, reason="Rasa's built-in /restart intent runs action_restart, "
-                   "which says nothing: the domain has no utter_restart (a retrain)")
-def test_a_typed_restart_command_gets_a_reply(stack):
-    sender = "fuzz-restart-1"
+@pytest.mark.xfail(strict=True, reason="Rasa's built-in /restart and /session_start intents "
+                   "run Rasa's own actions, which say nothing (no utter_restart in the domain; "
+                   "a retrain)")
+@pytest.mark.parametrize("command", ["/restart", "/session_start"])
+def test_a_typed_rasa_command_gets_a_reply(stack, command):
+    sender = f"fuzz-command-{command[1:]}"
     stack.talk(sender, "hi")
-    assert stack.talk(sender, "/restart"), "a silent turn"
+    assert stack.talk(sender, command), "a silent turn"
 
 
 @pytest.mark.xfail(strict=True, reason="a lone surrogate (JSON \\ud800) reaches bot/crypto."
