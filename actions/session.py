@@ -7,6 +7,9 @@ would send them without asking. This is Rasa's documented way to choose what car
 (a custom ``action_session_start``): the trial being screened does; contact details, consents and
 answers in flight do not. The screening's own answers live in the store, and a returning patient
 is asked whether to carry on with them.
+
+Rasa's own ``action_restart`` and a typed ``/session_start`` say nothing, so a patient who types
+either would get a silent turn; both are answered here, in the patient's language.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, EventType, Restarted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+
+from actions.common import say_key
 
 # The only slots a new session keeps.
 CARRIED_SLOTS = ("trial_id", "language")
@@ -29,10 +34,38 @@ class ActionSessionStart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if asked_for(tracker, "session_start"):
+            say_key(dispatcher, tracker, "session_new")
         events: list[EventType] = [SessionStarted()]
         events += carried_slots(tracker.slots)
         events.append(ActionExecuted("action_listen"))
         return events
+
+
+class ActionRestart(Action):
+    """Rasa's ``/restart``: the conversation starts from nothing, and the patient is told so.
+
+    Screenings already given stay in the store; only the conversation's state is reset.
+    """
+
+    def name(self) -> str:
+        return "action_restart"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        say_key(dispatcher, tracker, "conversation_reset")
+        return [Restarted()]
+
+
+def asked_for(tracker: Tracker, intent: str) -> bool:
+    """Whether the patient's latest message, since the bot last listened, was ``intent``."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return ((event.get("parse_data") or {}).get("intent") or {}).get("name") == intent
+        if event.get("event") == "action" and event.get("name") == "action_listen":
+            return False
+    return False
 
 
 def carried_slots(slots: dict[str, Any]) -> list[EventType]:

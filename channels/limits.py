@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -165,6 +166,18 @@ async def answer(message: UserMessage, key: str, agent: Any) -> None:
     await message.output_channel.send_text_message(message.sender_id, msg(key, language))
 
 
+# Half of a UTF-16 pair, alone: JSON can carry one ("\ud800"), but no text can be stored or shown
+# with it. NUL is refused by PostgreSQL's text columns.
+_UNWRITABLE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: Any) -> Any:
+    """The patient's text with what no store can keep replaced (U+FFFD) or dropped (NUL)."""
+    if not isinstance(text, str):
+        return text
+    return _UNWRITABLE.sub("\ufffd", text).replace("\x00", "")
+
+
 class Guard:
     """One connector's length cap and per-sender limit, around Rasa's ``on_new_message``."""
 
@@ -188,6 +201,7 @@ class Guard:
         itself (REST answers 429), the per-sender limit."""
 
         async def guarded(message: UserMessage) -> Any:
+            message.text = clean_text(message.text)
             if self.too_long(message.text):
                 logger.info("%s: a message over %d characters was answered without a turn",
                             self.channel, self.limits.max_chars)

@@ -142,3 +142,14 @@ async def test_the_kind_reply_is_in_the_conversations_language():
     assert await conversation_language(agent, "new-patient", TOO_LONG) == "en"
     assert await conversation_language(None, "zh-patient", TOO_LONG) == "en"
     assert msg(TOO_LONG, "zh") != msg(TOO_LONG, "en")
+
+
+def test_half_a_utf16_pair_and_nul_never_reach_the_store():
+    """JSON can carry "\\ud800" or "\\u0000"; no database column can keep them."""
+    from channels.limits import clean_text
+
+    text = json.loads('"yes \\ud800 I do\\u0000"')
+    assert clean_text(text) == "yes \ufffd I do"
+    clean_text(text).encode("utf-8")  # storable
+    assert clean_text("我有红斑狼疮 😀") == "我有红斑狼疮 😀"
+    assert clean_text(None) is None
