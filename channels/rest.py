@@ -44,7 +44,7 @@ from channels.limits import TOO_FAST, Guard, client_address
 logger = logging.getLogger(__name__)
 
 MODES = ("off", "token", "open")
-MAX_SENDER_CHARS = 128
+MAX_SENDER_BYTES = 128
 
 
 class RestInput(rest.RestInput):
@@ -121,8 +121,10 @@ def checked_body(request: Request) -> dict[str, Any]:
     sender = body.get("sender")
     if not isinstance(sender, str) or not sender.strip():
         raise InvalidUsage("'sender' must be a non-empty string")
-    if len(sender) > MAX_SENDER_CHARS or not sender.isprintable():
-        raise InvalidUsage(f"'sender' must be at most {MAX_SENDER_CHARS} printable characters")
+    # Counted in UTF-8 bytes: the stored conversation id is sealed (bot/sealed.py), which leaves
+    # room for about 173 bytes of id.
+    if len(sender.encode("utf-8", "replace")) > MAX_SENDER_BYTES or not sender.isprintable():
+        raise InvalidUsage(f"'sender' must be at most {MAX_SENDER_BYTES} bytes of printable text")
     message = body.get("message")
     if not isinstance(message, str) or not message.strip():
         raise InvalidUsage("'message' must be a non-empty string")

@@ -109,7 +109,9 @@ class TwilioOutput(twilio.TwilioOutput):
         try:
             return await asyncio.to_thread(self.messages.create, **data)
         except TwilioRestException as error:
-            logger.error("Twilio did not take the message: %s", error.msg)
+            # Twilio's error text can quote the patient's number: only its codes are logged.
+            logger.error("Twilio did not take the message: HTTP %s, error code %s",
+                         error.status, error.code)
             return None
 
 

@@ -71,8 +71,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.messages import languages, msg
 from bot.protocol import trials_dir
-from channels.limits import TOO_LONG, Guard, conversation_language
+from channels.limits import Guard, conversation_language
 from channels.twilio import numbered_payload
 
 logger = logging.getLogger(__name__)
@@ -90,10 +91,8 @@ _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789
 
 # Said to a patient who sends a voice message, a photo, a sticker...: no turn is taken. The
 # locale files are another helper's; these two lines belong in them (key wechat_text_only).
-TEXT_ONLY = {
-    "en": "I can only read typed messages. Please type your answer.",
-    "zh": "我只能读懂文字消息。请直接打字回复您的答案。",
-}
+# The reply to a photo, a voice message or a sticker (bot/locales/<language>.yml).
+TEXT_ONLY = "text_only"
 
 
 def signature(token: str, timestamp: str, nonce: str) -> str:
@@ -432,13 +431,13 @@ class WeChatInput(InputChannel):
                 del self._order[message.sender_id]
 
     async def _text_only(self, message: UserMessage) -> None:
-        # TOO_LONG is in every locale: asking for it reads the conversation's language.
-        language = await conversation_language(self.guard.agent, message.sender_id, TOO_LONG)
-        if language == "en" and self.language in TEXT_ONLY:
+        # The key is in every locale: asking for it reads the conversation's language.
+        language = await conversation_language(self.guard.agent, message.sender_id, TEXT_ONLY)
+        if language == "en" and self.language in languages():
             # A patient who only sent a photo has no language yet: the account's.
             language = await self._slot_or(message.sender_id, self.language)
         await message.output_channel.send_text_message(
-            message.sender_id, TEXT_ONLY.get(language, TEXT_ONLY["en"]))
+            message.sender_id, msg(TEXT_ONLY, language))
 
     async def _slot_or(self, sender_id: str, default: str) -> str:
         agent = self.guard.agent
