@@ -96,3 +96,35 @@ def private_tree(root: Path | str, skip: Iterable[str] = ()) -> None:
             full = Path(dirpath) / name
             if not full.is_symlink():
                 private_file(full)
+
+
+def generated_secret(path: Path | str, what: str, min_length: int = 32) -> str:
+    """The secret kept in ``path``: 64 random hex digits, created 0600 on first use.
+
+    For the secrets a site may leave empty in ``.env`` (the console's key, the action server's
+    secret, the chat sessions' key): generated once, said once in the log (the path, never the
+    value), and the same on every later start. A file others could read is made private again.
+    """
+    import logging
+    import secrets
+
+    path = Path(path)
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        value = secrets.token_hex(32)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(value + "\n")
+        logging.getLogger(__name__).warning("generated %s in %s (mode 0600)", what, path)
+        return value
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, FILE_MODE)
+        logging.getLogger(__name__).warning("%s was readable by others; its mode is now 0600",
+                                            path)
+    value = path.read_text(encoding="ascii").strip()
+    if len(value) < min_length:
+        raise RuntimeError(f"{path} holds no usable {what}: delete it to generate a new one")
+    return value

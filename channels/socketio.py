@@ -41,8 +41,6 @@ import inspect
 import logging
 import os
 import re
-import secrets
-import stat
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -52,6 +50,7 @@ from rasa.core.channels import socketio
 from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint
 
+from bot.files import generated_secret
 from bot.settings import PROJECT_ROOT
 from channels.limits import TOO_FAST, Guard, answer, client_address
 
@@ -78,25 +77,7 @@ def session_key(path: Path = KEY_FILE) -> bytes:
         if len(configured) < MIN_KEY_CHARS:
             raise ValueError(f"SOCKETIO_SESSION_KEY must be at least {MIN_KEY_CHARS} characters")
         return configured.encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _kept_key(path)
-    key = secrets.token_hex(32)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    logger.warning("generated a socket.io session key in %s (mode 0600)", path)
-    return key.encode()
-
-
-def _kept_key(path: Path) -> bytes:
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        os.chmod(path, 0o600)
-    key = path.read_text(encoding="ascii").strip()
-    if len(key) < MIN_KEY_CHARS:
-        raise RuntimeError(f"{path} holds no usable key: delete it to generate a new one")
-    return key.encode()
+    return generated_secret(path, "a socket.io session key", MIN_KEY_CHARS).encode()
 
 
 def session_token(key: bytes, session_id: str) -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import stat
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.files import generated_secret
 from bot.settings import PROJECT_ROOT, load_settings
 
 log = logging.getLogger(__name__)
@@ -70,24 +69,7 @@ def tracker_store_url() -> str:
 
 def persisted_secret_key(path: Path = SECRET_FILE) -> str:
     """The generated key in ``path``, created with mode 0600 on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        key = secrets.token_hex(32)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(key + "\n")
-        log.warning("generated a console secret key in %s (mode 0600)", path)
-        return key
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        os.chmod(path, 0o600)
-        log.warning("%s was readable by others; its mode is now 0600", path)
-    key = path.read_text(encoding="ascii").strip()
-    if len(key) < 32:
-        raise RuntimeError(f"{path} holds no usable key: delete it to generate a new one")
-    return key
+    return generated_secret(path, "a console secret key")
 
 
 def load_console_settings(secret_file: Path = SECRET_FILE) -> ConsoleSettings:

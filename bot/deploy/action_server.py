@@ -11,17 +11,13 @@ which endpoints.yml's ``action_endpoint.headers`` makes Rasa send. The secret is
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
-import secrets
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.files import generated_secret
 from bot.settings import PROJECT_ROOT, load_settings
-
-log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Action-Server-Secret"
 SECRET_ENV = "ACTION_SERVER_SECRET"
@@ -50,24 +46,7 @@ def is_loopback(host: str) -> bool:
 
 def persisted_secret(path: Path = SECRET_FILE) -> str:
     """The generated secret in ``path``, created with mode 0600 on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        value = secrets.token_hex(32)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(value + "\n")
-        log.warning("generated an action server secret in %s (mode 0600)", path)
-        return value
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        os.chmod(path, 0o600)
-        log.warning("%s was readable by others; its mode is now 0600", path)
-    value = path.read_text(encoding="ascii").strip()
-    if len(value) < MIN_SECRET_LENGTH:
-        raise RuntimeError(f"{path} holds no usable secret: delete it to generate a new one")
-    return value
+    return generated_secret(path, "an action server secret", MIN_SECRET_LENGTH)
 
 
 def action_server_secret(
