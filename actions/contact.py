@@ -30,7 +30,7 @@ from actions.common import (
 from actions.form_validation import PrescreenFormValidationAction
 from actions.session import set_in_this_session
 from bot import consent, contact, leads
-from bot.answers import parse_button_payload, parse_yes_no
+from bot.answers import normalise, parse_button_payload, parse_yes_no
 from bot.messages import msg
 from bot.questions import Option
 
@@ -79,6 +79,8 @@ class ValidateContactForm(PrescreenFormValidationAction):
 
     async def validate_other_language(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         raw = parse_button_payload(str(value)) or str(value)
+        if normalise(raw) == normalise(msg("option_no_other_language", language(tracker))):
+            raw = "no"  # the button's words, typed ("不用，普通话就可以")
         # Its own message: the form asks the question again right after it.
         return self._field("other_language", other_language, "invalid_other_language",
                            raw, dispatcher, tracker)

@@ -297,3 +297,14 @@ async def test_the_contact_form_takes_chinese_names_and_mainland_mobiles(
                      set_slots={slot: text})
     events, messages = await run(ValidateContactForm(), state)
     assert slot_events(events)[slot] == expected and messages == []
+
+
+@pytest.mark.parametrize(("lang", "typed"), [("zh", "不用，普通话就可以"), ("zh", "不用"),
+                                             ("en", "No, English is fine")])
+async def test_the_no_other_language_button_typed_in_words_means_none(database_url, lang, typed):
+    from actions.contact import ValidateContactForm
+    from tests.test_actions import contact_state
+
+    state = contact_state("other_language", typed, {"language": lang})
+    events, _ = await run(ValidateContactForm(), state)
+    assert slot_events(events)["other_language"] == ""
