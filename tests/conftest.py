@@ -34,6 +34,7 @@ def database_url(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch) ->
     url = request.config.getoption("--database-url") or f"sqlite:///{tmp_path / 'test.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("SPOOL_DIR", str(tmp_path / "spool"))  # never the project's var/spool
     if not url.startswith("sqlite"):  # a shared server: start from nothing, as SQLite does
         _drop_everything(db.get_engine(url))
     db.init_db(url)

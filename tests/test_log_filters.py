@@ -67,7 +67,7 @@ def test_an_exception_keeps_its_type_and_stack_but_not_its_message(captured):
     assert "storing an answer failed" in out
     assert "sqlalchemy.exc.OperationalError: [withheld]" in out
     assert "RuntimeError: [withheld]" in out
-    assert "test_private_logs.py" in out  # the stack is kept for whoever debugs it
+    assert "test_log_filters.py" in out  # the stack is kept for whoever debugs it
 
 
 def test_rasas_action_error_with_the_trackers_body_is_withheld(captured):

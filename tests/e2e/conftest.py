@@ -300,6 +300,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, providers: Providers) -> Ite
             "DATABASE_URL": database_url,
             "TRACKER_STORE_URL": tracker_url,
             "OUTBOX_DIR": str(outbox),
+            "SPOOL_DIR": str(base / "spool"),
             "SMTP_HOST": "",
             "DOTENV_DISABLED": "1",
             "SITE_ORIGIN": messaging["SITE_ORIGIN"],
