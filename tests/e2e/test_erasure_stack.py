@@ -38,7 +38,11 @@ def test_a_patient_screened_by_the_running_stack_is_erased_from_every_store(stac
     sender, other = f"erase-{token}", f"keep-{token}"
     first = f"Zoe{''.join(chr(ord('a') + int(c, 16)) for c in token)}"
     email = f"zoe.{token}@example.org"
-    lead_through_rest(stack, sender, first, email, "+86 139 1234 5678")
+    # A number no other test gives: erasing by email follows the lead to its phone number, and
+    # erases every lead with that number too (the same patient).
+    digits = f"{int(token, 16) % 10**8:08d}"
+    phone = f"139{digits}"
+    lead_through_rest(stack, sender, first, email, f"+86 {phone[:3]} {digits[:4]} {digits[4:]}")
     lead_through_rest(stack, other, "Maria", f"maria.{token}@example.org", "+86 138 0013 8000")
     deadline = time.monotonic() + 30  # the outbox worker sends both copies
     while len([p for p in stack.outbox_dir.glob("*.eml") if token in p.read_text()]) < 2:
@@ -61,7 +65,7 @@ def test_a_patient_screened_by_the_running_stack_is_erased_from_every_store(stac
     )
     took = time.monotonic() - started
     assert done.returncode == 0, done.stderr
-    for secret in (email, first, "13912345678", sender):
+    for secret in (email, first, phone, sender):
         assert secret not in done.stdout + done.stderr
     erased = printed_counts(done.stdout, "erased:")
     assert (erased["screenings"], erased["leads"], erased["outbox"], erased["outbox files"]) == (
@@ -81,7 +85,7 @@ def test_a_patient_screened_by_the_running_stack_is_erased_from_every_store(stac
         assert email not in [o.email for o in session.execute(select(OptIn)).scalars()]
     assert not [p for p in stack.outbox_dir.glob("*.eml") if email in p.read_text()]
     files = sqlite_files(stack.database_url) + sqlite_files(stack.tracker_store_url)
-    plain = {email.encode(), first.encode(), b"13912345678"}
+    plain = {email.encode(), first.encode(), phone.encode()}
     assert [v for v in going | plain if v in files] == []
     assert [v for v in staying if v not in files] == []
     for log in Path(stack.log_dir).glob("*"):
