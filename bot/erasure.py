@@ -495,13 +495,18 @@ def erase(
         for path in files:
             with contextlib.suppress(FileNotFoundError):
                 _wipe(path)
-        result.cleanup.append(f"database: {_vacuum(get_engine(), STORE_TABLES, vacuum_full)}")
-        if tracker is not None and tracker_events:
-            result.cleanup.append(f"tracker store: {_vacuum(tracker, ['events'], vacuum_full)}")
+        _reclaim(result, tracker if tracker_events else None, vacuum_full)
         return result
     finally:
         if tracker is not None:
             tracker.dispose()
+
+
+def _reclaim(result: Result, tracker: Engine | None, vacuum_full: bool) -> None:
+    """Vacuum the store, and the tracker store when events went, so no deleted page remains."""
+    result.cleanup.append(f"database: {_vacuum(get_engine(), STORE_TABLES, vacuum_full)}")
+    if tracker is not None:
+        result.cleanup.append(f"tracker store: {_vacuum(tracker, ['events'], vacuum_full)}")
 
 
 def _wipe_spooled(path: Path) -> None:
@@ -597,9 +602,7 @@ def purge(
         result = Result(counts, None if dry_run or not counts.total else request_id)
         if dry_run or not counts.total:
             return result
-        result.cleanup.append(f"database: {_vacuum(get_engine(), STORE_TABLES, vacuum_full)}")
-        if tracker is not None and tracker_events:
-            result.cleanup.append(f"tracker store: {_vacuum(tracker, ['events'], vacuum_full)}")
+        _reclaim(result, tracker if tracker_events else None, vacuum_full)
         return result
     finally:
         if tracker is not None:
