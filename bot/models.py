@@ -63,9 +63,21 @@ class ScreeningStatus:
     MAY_QUALIFY_CONFIRM = "may_qualify_confirm"
     STOPPED = "stopped"  # the patient stopped; partial answers are kept
     RESTARTED = "restarted"  # the patient started over; a new screening follows
+    # No questions asked: the row behind a lead from the study page's contact form
+    # (LeadSource.CONTACT_FORM), so the lead, its erasure and its history work as a chat's do.
+    NOT_SCREENED = "not_screened"
 
     OPEN = (STARTED, IN_PROGRESS)
     FINISHED = (NOT_ELIGIBLE, MAY_QUALIFY, MAY_QUALIFY_CONFIRM)
+
+
+class LeadSource:
+    """How a lead reached the queue: through the chat's screening, or the study page's contact
+    form (a patient who would rather not chat: not pre-screened, no answers to read)."""
+
+    CHAT = "chat"
+    CONTACT_FORM = "contact_form"
+    ALL = (CHAT, CONTACT_FORM)
 
 
 class LeadStatus:
@@ -171,6 +183,9 @@ class Lead(Base):
     consent_version: Mapped[str | None] = Column(String(64))
     consented_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False)
     outcome: Mapped[str] = Column(String(32), nullable=False)
+    source: Mapped[str] = Column(
+        String(16), nullable=False, default=LeadSource.CHAT, server_default=LeadSource.CHAT
+    )
     to_confirm: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
     status: Mapped[str] = Column(String(32), nullable=False, default=LeadStatus.NEW, index=True)
     assigned_to: Mapped[str | None] = Column(String(255))
