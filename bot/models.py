@@ -254,3 +254,28 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = Column(String(64))
     claimed_until: Mapped[datetime | None] = Column(DateTime(timezone=True))
     next_attempt_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
+
+
+class NoteShare(Base):
+    """A reader's private notes on a study page, shared through a link and a passcode.
+
+    The notes live in the reader's browser until they share them; then they are kept here, sealed,
+    until ``expires_at`` (``NOTES_SHARE_HOURS``), and ``python -m bot purge`` deletes the row. The
+    link's token and the passcode are stored as hashes only (SHA-256 of the token, for the lookup;
+    argon2id of the passcode). After ``bot.notes_store.MAX_WRONG_PASSCODES`` wrong passcodes the
+    share is locked and its notes are wiped at once. Nothing here names the reader.
+    """
+
+    __tablename__ = "note_shares"
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    passcode_hash: Mapped[str] = Column(String(255), nullable=False)  # argon2id, PHC string
+    # [{"quote": ..., "note": ...}, ...]; None once the share is locked.
+    notes: Mapped[list[dict[str, str]] | None] = Column(SensitiveJSON)
+    trial_id: Mapped[str] = Column(String(64), nullable=False)
+    language: Mapped[str] = Column(String(16), nullable=False, default="en")
+    created_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = Column(DateTime(timezone=True), nullable=False, index=True)
+    wrong_passcodes: Mapped[int] = Column(Integer, nullable=False, default=0, server_default="0")
+    locked_at: Mapped[datetime | None] = Column(DateTime(timezone=True))
