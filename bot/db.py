@@ -2,10 +2,16 @@
 
 SQLite is the embedded default (a file under ``var/``); PostgreSQL is the scale-out choice. Code
 opens a short session per unit of work with :func:`session_scope`, which commits or rolls back.
+
+On PostgreSQL the migrations run under an advisory lock (:func:`migration_lock`): when several
+processes start at once (the cluster's replicas, action servers, console and outbox worker, or
+pods in Kubernetes), one applies them and the others wait, then find the schema at its head and
+do nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -19,7 +25,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.files import private_sqlite
 from bot.settings import PROJECT_ROOT, load_settings
 
+log = logging.getLogger(__name__)
+
 _lock = threading.Lock()
+# The PostgreSQL advisory lock the migrations run under: one 64-bit number for the whole server,
+# so it is this project's name in ASCII ("prescree") to keep clear of other applications' locks.
+MIGRATION_LOCK_ID = int.from_bytes(b"prescree", "big") & 0x7FFF_FFFF_FFFF_FFFF
 _engines: dict[str, Engine] = {}
 _makers: dict[str, sessionmaker] = {}
 
@@ -69,13 +80,44 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold the migration lock while the block runs: PostgreSQL's session advisory lock
+    ``MIGRATION_LOCK_ID``, on a connection of its own (the migrations use another). A process
+    that dies holding it loses it with its connection. Other databases: no lock (SQLite is one
+    machine's file, and ``bot run`` migrates before it starts anything else)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+            connection.rollback()
+
+
+def migrate(engine: Engine) -> bool:
+    """Apply the migrations the database lacks, under the migration lock; True when this
+    process applied them, False when the schema was already at its head."""
+    from bot import schema
+
+    with migration_lock(engine):
+        before = schema.current(engine)
+        if before == schema.head():
+            return False
+        schema.upgrade(engine)
+        log.info("database schema migrated from %s to %s", before or "nothing", schema.head())
+        return True
+
+
 def init_db(url: str | None = None) -> Engine:
     """Bring the store's schema up to date: the Alembic migrations in ``bot/migrations/``."""
-    from bot import schema
     from bot.rotation import check_keys
 
     engine = get_engine(url)
-    schema.upgrade(engine)
+    migrate(engine)
     check_keys(engine)  # a key removed too early fails here, clearly, not as lost patients
     return engine
 
