@@ -32,7 +32,7 @@ from actions.interruptions import (
 )
 from actions.safety import crisis_message, crisis_safety_net, show_crisis_help
 from bot import screenings
-from bot.consent import consent_reply
+from bot.consent import INTRO, consent_reply
 from bot.consent import wording as consent_wording
 from bot.contact import is_stop_request
 from bot.corrections import find_correction, is_correction_worded
@@ -64,7 +64,8 @@ class ActionIntroduceStudy(Action):
             say_key(dispatcher, tracker, "intro_returning", count=snap.answered, **values)
             question = msg("consent_ask_continue", lang)
         else:
-            say_key(dispatcher, tracker, "intro", **values)
+            for key in INTRO:  # short messages, so the question below stays in view
+                say_key(dispatcher, tracker, key, **values)
             question = msg("consent_ask", lang)
         say(
             dispatcher,

@@ -3,7 +3,8 @@
 Consent is a gate: only an explicit yes opens the health questions. "Sorry, I made a mistake" or
 "actually wait" is not a yes, whatever NLU made of it, so the question is asked again.
 
-Each consent (to health questions, to be contacted, to news of other trials) is stored with its
+Each consent (to health questions, to be contacted after the chat or from the study page's
+form, to news of other trials) is stored with its
 time, its words and the version of those words. The versions live in
 ``bot/consent_versions.yml``, keyed by a fingerprint of the exact templates the patient
 reads: a change to any of those words without a new version there fails ``check-trials``, so what
@@ -25,12 +26,19 @@ from bot.messages import catalogue, msg
 
 VERSIONS_FILE = Path(__file__).resolve().parent / "consent_versions.yml"
 
+# The introduction, one short message each, before the consent question: part of the words
+# the patient agrees to when they say yes to the health questions.
+INTRO: tuple[str, ...] = ("intro", "intro_study", "intro_prescreen", "intro_privacy")
+
 # Each consent, and the locale keys of the words the patient reads for it; the last key is the
-# summary stored with the consent for the study team.
+# summary stored with the consent for the study team. "form_contact" is the study page's contact
+# form, for a patient who would rather not chat: no answers go with their details.
 KINDS: dict[str, tuple[str, ...]] = {
-    "screening": ("intro", "consent_ask", "consent_ask_continue", "consent_yes", "consent_wording"),
+    "screening": (*INTRO, "consent_ask", "consent_ask_continue", "consent_yes",
+                  "consent_wording"),
     "contact": ("ask_contact_consent", "option_agree", "contact_consent_wording"),
     "optin": ("ask_optin_consent", "option_agree", "optin_consent_wording"),
+    "form_contact": ("form_contact_consent_ask", "option_agree", "form_contact_consent_wording"),
 }
 
 

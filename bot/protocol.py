@@ -237,6 +237,12 @@ class Site:
     crisis_numbers: Mapping[str, str] = field(default_factory=dict)
     # The site's name in each language, as its patients know it.
     names: Text = field(default_factory=lambda: Text({}))
+    # How patients reach the study team, shown on the study page when known: a phone number
+    # (E.164, checked like a patient's), an email address, a postal address per language. A
+    # deployment may add or replace the phone and email with SITE_PHONE / SITE_EMAIL.
+    phone: str = ""
+    email: str = ""
+    address: Text = field(default_factory=lambda: Text({DEFAULT_LANGUAGE: ""}))
 
     def crisis_text(self, language: str = DEFAULT_LANGUAGE) -> str:
         """The crisis help in ``language``, with this site's numbers."""
@@ -310,6 +316,61 @@ class Protocol:
         if override:
             return override
         return self.site.names.get(language) if self.site.names.by_language else self.site.name
+
+    def site_phone(self) -> str:
+        """The study team's phone number (E.164): ``SITE_PHONE``, else the protocol's; "" when
+        neither gives one. An unreadable ``SITE_PHONE`` counts as none (check-trials names it)."""
+        from bot.contact import clean_phone
+
+        configured = os.environ.get("SITE_PHONE", "").strip()
+        if configured:
+            return clean_phone(configured) or ""
+        return self.site.phone
+
+    def site_email(self) -> str:
+        """The study team's email address: ``SITE_EMAIL``, else the protocol's; "" if none."""
+        from bot.contact import clean_email
+
+        configured = os.environ.get("SITE_EMAIL", "").strip()
+        if configured:
+            return clean_email(configured) or ""
+        return self.site.email
+
+
+def site_contact_problems() -> list[str]:
+    """``SITE_PHONE`` and ``SITE_EMAIL`` as set in the environment, checked as a patient's are."""
+    from bot.contact import clean_email, clean_phone
+
+    problems = []
+    phone = os.environ.get("SITE_PHONE", "").strip()
+    if phone and clean_phone(phone) is None:
+        problems.append("SITE_PHONE is not a phone number (give it with its country code)")
+    email = os.environ.get("SITE_EMAIL", "").strip()
+    if email and clean_email(email) is None:
+        problems.append("SITE_EMAIL is not an email address")
+    return problems
+
+
+def _site_phone(raw: Any) -> str:
+    from bot.contact import clean_phone
+
+    if raw in (None, ""):
+        return ""
+    cleaned = clean_phone(str(raw))
+    if cleaned is None:
+        raise ProtocolError(f"site.phone: {raw!r} is not a phone number (give its country code)")
+    return cleaned
+
+
+def _site_email(raw: Any) -> str:
+    from bot.contact import clean_email
+
+    if raw in (None, ""):
+        return ""
+    cleaned = clean_email(str(raw))
+    if cleaned is None:
+        raise ProtocolError(f"site.email: {raw!r} is not an email address")
+    return cleaned
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -676,6 +737,9 @@ def parse_protocol(raw: Mapping[str, Any], source: Path | None = None) -> Protoc
             contact=_text(site.get("contact"), "site.contact", required=False),
             crisis_help=crisis_help,
             crisis_numbers=crisis_numbers,
+            phone=_site_phone(site.get("phone")),
+            email=_site_email(site.get("email")),
+            address=_text(site.get("address"), "site.address", required=False),
         ),
         faqs=faqs,
         questions=tuple(questions),
@@ -736,6 +800,8 @@ def patient_texts(protocol: Protocol) -> Iterator[tuple[str, Text]]:
     yield "site.name", protocol.site.names
     if protocol.site.contact.get():
         yield "site.contact", protocol.site.contact
+    if protocol.site.address.get():
+        yield "site.address", protocol.site.address
     yield "site.crisis_help", protocol.site.crisis_help
     for faq in protocol.faqs:
         yield f"faq '{faq.topic}'.question", faq.question

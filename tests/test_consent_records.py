@@ -22,8 +22,13 @@ DETAILS = {"first_name": "Maria", "last_name": "Garcia", "email": "maria@example
 def test_every_consent_in_every_language_has_an_approved_version():
     assert languages() == ["en", "zh"]
     assert consent.unregistered(languages()) == []
-    assert consent.wording("screening", "en", trial_code="JY231", trial_id="N").version == "en-1"
-    assert consent.wording("screening", "zh", trial_code="JY231", trial_id="N").version == "zh-1"
+    # en-2/zh-2: the introduction in short messages (the words of en-1/zh-1, split).
+    assert consent.wording("screening", "en", trial_code="JY231", trial_id="N").version == "en-2"
+    assert consent.wording("screening", "zh", trial_code="JY231", trial_id="N").version == "zh-2"
+    assert consent.wording("form_contact", "en", trial_code="JY231", trial_id="N",
+                           site_name="S").version == "en-1"
+    assert consent.wording("form_contact", "zh", trial_code="JY231", trial_id="N",
+                           site_name="S").version == "zh-1"
 
 
 def test_changed_words_without_a_new_version_fail_the_trial_check(monkeypatch, capsys):
@@ -42,7 +47,7 @@ async def test_the_screening_consent_keeps_its_words_version_and_time(database_u
     await start()  # the greeting, then "yes" to the health questions
     with session_scope() as session:
         screening = session.execute(select(Screening)).scalar_one()
-        assert screening.consent_version == "en-1" and screening.consented_at is not None
+        assert screening.consent_version == "en-2" and screening.consented_at is not None
         assert "answer health questions for a pre-screen for JY231" in screening.consent_text
 
 

@@ -86,8 +86,8 @@ def test_the_chinese_locale_has_every_message_with_the_same_placeholders():
         assert placeholders(key, "zh") == placeholders(key, "en"), key
     # No English sentence was left in: every message has Chinese characters, bar a few symbols.
     latin_only = [k for k in english if not re.search(r"[\u4e00-\u9fff]", chinese[k])]
-    assert latin_only == ["numbered_option", "numbered_joiner", "confirm_item", "list_joiner",
-                          "number_with_unit"]  # punctuation and {slots}
+    assert latin_only == ["intro_study", "numbered_option", "numbered_joiner", "confirm_item",
+                          "list_joiner", "number_with_unit"]  # punctuation and {slots}
 
 
 def test_a_missing_chinese_message_is_reported(monkeypatch):
