@@ -54,7 +54,7 @@ POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 test-postgres: install
 	$(BIN)/pytest -m "not e2e and not browser" -q --database-url $(POSTGRES_URL) \
 	  tests/test_schema.py tests/test_actions.py tests/test_mail_and_queue.py tests/test_outbox.py tests/console \
-	  tests/test_erasure.py tests/test_retention.py
+	  tests/test_erasure.py tests/test_retention.py tests/test_notes_store.py
 
 test-stories: $(MODEL)
 	$(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/stories

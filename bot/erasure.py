@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from bot import transcripts
+from bot import notes_store, transcripts
 from bot.contact import clean_email, clean_phone
 from bot.db import get_engine, session_scope
 from bot.models import (
@@ -106,6 +106,7 @@ class Counts:
     outbox_files: int = 0
     spooled_leads: int = 0
     tracker_events: int = 0
+    note_shares: int = 0  # readers' shared notes past their time (bot.notes_store): purge only
 
     def items(self) -> list[tuple[str, int]]:
         return [(name, getattr(self, name)) for name in self.__dataclass_fields__]
@@ -399,7 +400,7 @@ def _delete_store_rows(
 
 
 STORE_TABLES = ("lead_events", "leads", "answers", "verdicts", "optins", "screenings", "outbox",
-                "audit_events")
+                "audit_events", "note_shares")
 
 
 def _vacuum(engine: Engine, tables: Iterable[str], full: bool = True) -> str:
@@ -561,6 +562,10 @@ def purge(
     Opt-ins are kept: each is a separate consent to hear about other trials, with its own email
     and wording, that lasts until the patient withdraws it (``python -m bot erase --email``); the
     purge only cuts its link to the screening.
+
+    Readers' shared notes whose link has expired (``NOTES_SHARE_HOURS``) go too, whatever
+    ``days`` is: :func:`bot.notes_store.delete_expired`. (They are never shown after expiry
+    either way; this removes the ones nobody opened again.)
     """
     days = retention_days() if days is None else days
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
@@ -595,6 +600,7 @@ def purge(
         with session_scope() as session:
             counts = _delete_store_rows(session, screening_ids, set(), set(), set(), dry_run)
             counts.tracker_events = tracker_events
+            counts.note_shares = notes_store.delete_expired(session, now, dry_run)
             if not dry_run and counts.total:
                 _audit(session, PURGED, request_id,
                        f"older than {days} days; conversations "
@@ -635,5 +641,7 @@ def purge_at_start() -> str | None:
     result = purge(days)
     if not result.counts.total:
         return None
+    shares = result.counts.note_shares
     return (f"retention: removed {result.counts.screenings} screening(s) older than {days} days "
-            f"that never became leads, and {result.counts.tracker_events} tracker event(s)")
+            f"that never became leads, and {result.counts.tracker_events} tracker event(s)"
+            + (f"; {shares} expired note share(s)" if shares else ""))

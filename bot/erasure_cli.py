@@ -78,7 +78,8 @@ def _erase(sub: argparse._SubParsersAction) -> None:
 @command
 def _purge(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "purge", help="delete screenings that never became leads, after RETENTION_DAYS"
+        "purge", help="delete screenings that never became leads, after RETENTION_DAYS, and "
+        "readers' shared notes whose link has expired"
     )
     p.add_argument("--days", type=int, help="default: RETENTION_DAYS from .env, else 90")
     p.add_argument("--dry-run", action="store_true", help="only count what would be removed")
