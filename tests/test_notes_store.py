@@ -38,7 +38,8 @@ def data_key(monkeypatch, tmp_path):
 
 def planted_notes(mark: str) -> list[dict[str, str]]:
     return [
-        {"quote": f"Hydroxychloroquine for 12 weeks {mark}q1", "note": f"ask about my rash {mark}n1"},
+        {"quote": f"Hydroxychloroquine for 12 weeks {mark}q1",
+         "note": f"ask about my rash {mark}n1"},
         {"quote": "", "note": f"my kidney results from March {mark}n2"},
     ]
 
