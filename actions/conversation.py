@@ -27,21 +27,47 @@ from bot import screenings
 from bot.messages import msg
 from bot.models import ScreeningStatus
 
-FAQ_PREFIX = "faq_"
+# The retrieval intent of questions about trials and the study; its sub-intents (faq/<topic>) are
+# the protocol's FAQ topics.
+FAQ_INTENT = "faq"
 ACTION_LISTEN = "action_listen"
 
 
+def faq_topic(message: dict) -> str | None:
+    """The FAQ topic Rasa's ResponseSelector chose for a message: "compensation" for
+    faq/compensation, or None when the message is not an FAQ.
+
+    Rasa gives the message the base intent ``faq``, with the sub-intent as the intent's
+    ``full_retrieval_intent_name`` and under ``response_selector`` (keyed by the retrieval
+    intent, as config.yml names it, or ``default``).
+    """
+    intent = message.get("intent") or {}
+    if (intent.get("name") or "").startswith("faq_"):  # TEMPORARY (H7): a model from before faq/
+        return intent["name"].removeprefix("faq_")
+    if (intent.get("name") or "") != FAQ_INTENT:
+        return None
+    selector = message.get("response_selector") or {}
+    chosen = selector.get(FAQ_INTENT) or selector.get("default") or {}
+    key = str(intent.get("full_retrieval_intent_name")
+              or (chosen.get("response") or {}).get("intent_response_key") or "")
+    base, _, topic = key.partition("/")
+    return topic if base == FAQ_INTENT and topic else None
+
+
 class ActionAnswerFaq(Interruption):
-    """Answers a question about trials or this study from the protocol's FAQs, by topic."""
+    """Answers a question about trials or this study from the protocol's FAQs, by topic.
+
+    An action rather than Rasa's ``utter_faq`` response: the turn needs the crisis safety net
+    and the answer-in-disguise check of :class:`Interruption`, and the words stay in the trial's
+    file, so a new trial needs no domain change (a topic the trial lacks gets ``faq_unknown``).
+    """
 
     def name(self) -> str:
         return "action_answer_faq"
 
     async def respond(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
-        intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
-        protocol = await protocol_for(tracker)
-        topic = intent.removeprefix(FAQ_PREFIX) if intent.startswith(FAQ_PREFIX) else None
-        faq = protocol.faq(topic) if topic else None
+        topic = faq_topic(tracker.latest_message or {})
+        faq = (await protocol_for(tracker)).faq(topic) if topic else None
         if faq is None:
             say_key(dispatcher, tracker, "faq_unknown")
         else:

@@ -100,6 +100,7 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
 
     def run(_args: argparse.Namespace) -> int:
         from bot.consent import unregistered
+        from bot.faq_topics import topic_problems
         from bot.messages import languages
         from bot.protocol import ProtocolError, all_protocols, language_problems
 
@@ -111,8 +112,10 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
         for p in protocols:
             print(f"{p.id} ({p.code}): {len(p.questions)} questions, {len(p.criteria)} criteria, "
                   f"{p.status}, in {', '.join(p.languages)}")
-        # Every missing translation, then every consent whose words changed without a version.
-        problems = language_problems(protocols, languages()) + unregistered(languages())
+        # Every missing translation, every consent whose words changed without a version, and
+        # every FAQ topic the NLU has no examples of.
+        problems = (language_problems(protocols, languages()) + unregistered(languages())
+                    + topic_problems(protocols))
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0

@@ -192,10 +192,10 @@ async def test_why_do_you_ask_explains_the_current_question(database_url):
 async def test_an_faq_is_answered_from_the_protocol(database_url):
     await start()
     _, messages = await run(ActionAnswerFaq(), tracker_dict(SENDER, "do I get paid?",
-                                                            "faq_compensation"))
+                                                            "faq/compensation"))
     assert "Compensation varies per trial" in texts(messages)
     _, messages = await run(ActionAnswerFaq(), tracker_dict(SENDER, "what is jy231",
-                                                            "faq_study_treatment"))
+                                                            "faq/study_treatment"))
     assert "infusion" in texts(messages)
 
 
@@ -387,14 +387,14 @@ async def test_an_answer_that_looks_like_a_question_is_taken_as_the_answer(datab
     """NLU may read "yes, and is it safe" as a safety question; it still answers the question."""
     await start()
     events, messages = await run(ActionAnswerFaq(), tracker_dict(
-        SENDER, "yes I do, my doctor told me", "faq_safety", active_loop="screening_form",
+        SENDER, "yes I do, my doctor told me", "faq/safety", active_loop="screening_form",
         slots={"requested_slot": "answer"}))
     assert messages == []
     assert stored_answers()["diagnosis"].value == "yes"
     assert slot_events(events)["screening_outcome"] is None
     # A real question is still answered.
     _, messages = await run(ActionAnswerFaq(), tracker_dict(
-        SENDER, "is it safe?", "faq_safety", active_loop="screening_form",
+        SENDER, "is it safe?", "faq/safety", active_loop="screening_form",
         slots={"requested_slot": "answer"}))
     assert "strict ethical guidelines" in texts(messages)
 
@@ -410,7 +410,7 @@ async def test_crisis_words_read_as_a_stop_still_show_help_first(database_url):
 
 @pytest.mark.parametrize(("action", "intent"), [
     (ActionThank(), "thank"), (ActionGoodbye(), "goodbye"), (ActionBotChallenge(), "bot_challenge"),
-    (ActionMedicalAdvice(), "ask_medical_advice"), (ActionAnswerFaq(), "faq_safety"),
+    (ActionMedicalAdvice(), "ask_medical_advice"), (ActionAnswerFaq(), "faq/safety"),
     (ActionExplainQuestion(), "ask_why"), (ActionDefaultFallback(), "nlu_fallback"),
 ])
 async def test_crisis_words_show_help_first_whatever_nlu_read(database_url, action, intent):

@@ -32,7 +32,7 @@ async def test_chinese_crisis_words_read_as_a_stop_show_help_first(database_url)
 
 @pytest.mark.parametrize(("action", "intent", "text"), [
     (ActionMedicalAdvice(), "ask_medical_advice", "吃药也没用，活着没意思"),
-    (ActionAnswerFaq(), "faq_safety", "副作用大吗？反正我也想死"),
+    (ActionAnswerFaq(), "faq/safety", "副作用大吗？反正我也想死"),
     (ActionDefaultFallback(), "nlu_fallback", "最近总有轻生的念头"),
 ])
 async def test_chinese_crisis_words_show_help_first_whatever_nlu_read(
@@ -54,7 +54,7 @@ async def test_chinese_crisis_words_in_an_answer_show_help_first(database_url):
 
 
 @pytest.mark.parametrize(("action", "intent", "text"), [
-    (ActionAnswerFaq(), "faq_safety", "死亡率高吗"),
+    (ActionAnswerFaq(), "faq/safety", "死亡率高吗"),
     (ActionMedicalAdvice(), "ask_medical_advice", "不想吃药可以吗"),
 ])
 async def test_an_ordinary_chinese_question_gets_no_crisis_help(database_url, action, intent, text):

@@ -29,16 +29,27 @@ def tracker_dict(
     set_slots: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A tracker whose latest message is ``text``; ``set_slots`` are SlotSet events after it,
-    as the slot mappings would have filled them."""
+    as the slot mappings would have filled them. A retrieval intent ("faq/safety") is given as
+    Rasa's ResponseSelector gives it: the base intent, and the sub-intent it selected."""
     all_slots = {name: None for name in DOMAIN["slots"]}
     all_slots["attempts"] = 0.0
     all_slots.update(slots or {})
     all_slots.update(set_slots or {})
-    message = {
+    message: dict[str, Any] = {
         "text": text,
         "intent": {"name": intent, "confidence": 1.0},
         "entities": [],
     }
+    base, _, sub = intent.partition("/")
+    if sub:
+        message["intent"] = {"name": base, "confidence": 1.0,
+                             "full_retrieval_intent_name": intent}
+        message["response_selector"] = {
+            "all_retrieval_intents": [base],
+            base: {"response": {"intent_response_key": intent, "confidence": 1.0,
+                                "responses": None, "utter_action": f"utter_{intent}"},
+                   "ranking": []},
+        }
     events: list[dict[str, Any]] = [
         {"event": "action", "name": "action_session_start"},
         {"event": "user", "text": text, "parse_data": message, "input_channel": channel},
