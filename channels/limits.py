@@ -10,9 +10,11 @@ short answer is read as usual. Answering here needs no intent, no training data 
 and it costs microseconds where a 100 KB message through NLU cost 15 to 50 s.
 
 Settings (``.env``): ``MAX_MESSAGE_CHARS`` (1000), ``RATE_LIMIT_PER_SENDER`` (60),
-``RATE_LIMIT_PER_ADDRESS`` (300) messages per ``RATE_LIMIT_WINDOW_SECONDS`` (60). The limiter
-lives in this process: with several Rasa replicas each counts on its own, so a cluster needs the
-counts in a shared store (Redis, the lock store's) or limits at the proxy in front.
+``RATE_LIMIT_PER_ADDRESS`` (300) messages per ``RATE_LIMIT_WINDOW_SECONDS`` (60). The buckets
+live in this process, unless ``REDIS_URL`` is set (the cluster, ``make run-cluster``): then they
+are in Redis (:class:`RedisRateLimiter`, :mod:`channels.shared_state`), so that a sender whose
+messages a load balancer spreads over several Rasa replicas has one bucket, not one per replica.
+The conversation languages the kind replies are worded in are cached the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import yaml
 from rasa.core.channels.channel import UserMessage
 
 from bot.messages import DEFAULT_LANGUAGE, LOCALES_DIR, msg
+from channels.shared_state import RedisSettings, async_client
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Limits:
 class Verdict:
     allowed: bool
     first_refusal: bool = False  # the first message refused since the key was last allowed
+    retry_after: int = 0  # when refused: seconds until the bucket has a message again
 
 
 class RateLimiter:
@@ -107,6 +111,13 @@ class RateLimiter:
         tokens, _then, _refused = self._buckets.get(key, (self.limit, 0.0, False))
         return max(1, int((1 - tokens) / self.rate + 0.999))
 
+    async def take(self, key: Any) -> Verdict:
+        """:meth:`check`, with ``retry_after`` when refused (the interface the Redis one has)."""
+        verdict = self.check(key)
+        if verdict.allowed:
+            return verdict
+        return Verdict(False, verdict.first_refusal, self.retry_after(key))
+
     def _store(self, key: Any, value: tuple[float, float, bool]) -> None:
         self._buckets[key] = value
         if len(self._buckets) > self.max_keys:
@@ -115,6 +126,78 @@ class RateLimiter:
                 k: v for k, v in self._buckets.items()
                 if v[0] + (now - v[1]) * self.rate < self.limit
             }
+
+
+# One token bucket in a Redis hash, updated atomically: the tokens, when they were counted
+# (Redis's clock, so replicas whose clocks differ count alike) and whether the last message was
+# refused. A bucket left alone for a window is full again, so it expires then.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local limit = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'when', 'refused')
+local tokens = tonumber(b[1]) or limit
+local before = tonumber(b[2]) or now
+local refused = b[3] == '1'
+tokens = math.min(limit, tokens + math.max(0, now - before) * rate)
+local allowed, first, retry = 0, 0, 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+  refused = false
+else
+  if not refused then first = 1 end
+  refused = true
+  retry = math.max(1, math.ceil((1 - tokens) / rate))
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'when', tostring(now),
+           'refused', refused and '1' or '0')
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {allowed, first, retry}
+"""
+
+
+class RedisRateLimiter:
+    """:class:`RateLimiter`'s buckets in Redis, shared by every Rasa replica.
+
+    Keys are ``<prefix>:rate:<name>:<digest>`` (no patient's id or address in the clear: see
+    :mod:`channels.shared_state`). When Redis cannot be reached the message is let through and
+    a warning logged: a patient is never refused because the limiter is down (the lock store
+    on the same Redis stops the turn anyway, with Rasa's own error).
+    """
+
+    def __init__(self, limit: int, window_seconds: float, settings: RedisSettings,
+                 name: str) -> None:
+        self.limit = limit
+        self.rate = limit / window_seconds
+        self.ttl = int(window_seconds) + 1
+        self.settings = settings
+        self.name = name
+
+    async def take(self, key: Any) -> Verdict:
+        client = async_client(self.settings)
+        try:
+            allowed, first, retry = await client.eval(
+                _TAKE, 1, self.settings.key(f"rate:{self.name}", key),
+                self.limit, repr(self.rate), self.ttl,
+            )
+        except Exception as error:  # noqa: BLE001 - fail open, say so
+            logger.warning("the shared rate limiter is unavailable: %s", type(error).__name__)
+            return Verdict(True)
+        return Verdict(bool(allowed), bool(first), int(retry))
+
+
+Limiter = RateLimiter | RedisRateLimiter
+
+
+def rate_limiter(limit: int, window_seconds: float, name: str,
+                 settings: RedisSettings | None = None) -> Limiter:
+    """In Redis when the cluster's ``REDIS_URL`` is set, else in this process."""
+    settings = settings or RedisSettings.from_env()
+    if settings is None:
+        return RateLimiter(limit, window_seconds)
+    return RedisRateLimiter(limit, window_seconds, settings, name)
 
 
 @lru_cache(maxsize=1)
@@ -136,25 +219,57 @@ async def conversation_language(agent: Any, sender_id: str, key: str) -> str:
     """The language the conversation is held in (its ``language`` slot), for message ``key``.
 
     Reading it loads the tracker, so it is kept a minute per conversation: a flood of
-    over-long messages costs one read, not one each.
+    over-long messages costs one read, not one each. In the cluster (``REDIS_URL``) it is kept
+    in Redis, so a language the patient changed on one replica is the one the others use.
     """
     languages = _languages_with(key)
     if agent is None or languages <= {DEFAULT_LANGUAGE}:
         return DEFAULT_LANGUAGE
+    shared = RedisSettings.from_env()
+    if shared is not None:
+        return await _shared_language(agent, sender_id, languages, shared)
     now = time.monotonic()
     cached = _language_cache.get(sender_id)
     if cached is not None and now - cached[1] < LANGUAGE_TTL_SECONDS:
         return cached[0] if cached[0] in languages else DEFAULT_LANGUAGE
+    language = await _tracker_language(agent, sender_id, languages)
+    if language is None:
+        return DEFAULT_LANGUAGE
+    if len(_language_cache) > 10_000:
+        _language_cache.clear()
+    _language_cache[sender_id] = (language, now)
+    return language
+
+
+async def _tracker_language(agent: Any, sender_id: str, languages: frozenset[str]) -> str | None:
     try:
         tracker = await agent.tracker_store.retrieve(sender_id)
     except Exception as error:  # the kind reply must not fail because the store is down
         logger.warning("could not read a conversation's language: %s", type(error).__name__)
-        return DEFAULT_LANGUAGE
+        return None
     language = tracker.get_slot("language") if tracker is not None else None
-    language = language if language in languages else DEFAULT_LANGUAGE
-    if len(_language_cache) > 10_000:
-        _language_cache.clear()
-    _language_cache[sender_id] = (language, now)
+    return language if language in languages else DEFAULT_LANGUAGE
+
+
+async def _shared_language(agent: Any, sender_id: str, languages: frozenset[str],
+                           settings: RedisSettings) -> str:
+    client = async_client(settings)
+    key = settings.key("language", sender_id)
+    try:
+        cached = await client.get(key)
+    except Exception as error:  # noqa: BLE001 - then read the tracker
+        logger.warning("the shared language cache is unavailable: %s", type(error).__name__)
+        cached = None
+    if cached is not None:
+        language = cached.decode("ascii", "replace")
+        return language if language in languages else DEFAULT_LANGUAGE
+    language = await _tracker_language(agent, sender_id, languages)
+    if language is None:
+        return DEFAULT_LANGUAGE
+    try:
+        await client.set(key, language, ex=int(LANGUAGE_TTL_SECONDS))
+    except Exception as error:  # noqa: BLE001 - the reply goes out anyway
+        logger.warning("the shared language cache is unavailable: %s", type(error).__name__)
     return language
 
 
@@ -184,17 +299,19 @@ class Guard:
     def __init__(self, channel: str, limits: Limits | None = None) -> None:
         self.channel = channel
         self.limits = limits or Limits.from_env()
-        self.senders = RateLimiter(self.limits.per_sender, self.limits.window_seconds)
-        self.addresses = RateLimiter(self.limits.per_address, self.limits.window_seconds)
+        self.senders = rate_limiter(self.limits.per_sender, self.limits.window_seconds,
+                                    "sender")
+        self.addresses = rate_limiter(self.limits.per_address, self.limits.window_seconds,
+                                      "address")
         self._app: Any = None  # Rasa's Sanic app, once a request or the start-up showed it
 
     def too_long(self, text: Any) -> bool:
         return isinstance(text, str) and len(text) > self.limits.max_chars
 
-    def address_allowed(self, address: str | None) -> Verdict:
+    async def address_allowed(self, address: str | None) -> Verdict:
         if not address:
             return Verdict(True)
-        return self.addresses.check((self.channel, address))
+        return await self.addresses.take((self.channel, address))
 
     def wrap(self, on_new_message: OnNewMessage, check_sender: bool = True) -> OnNewMessage:
         """``on_new_message`` behind the length cap and, unless the connector checks it
@@ -207,7 +324,7 @@ class Guard:
                             self.channel, self.limits.max_chars)
                 await answer(message, TOO_LONG, self.agent)
                 return None
-            verdict = (self.senders.check((self.channel, message.sender_id))
+            verdict = (await self.senders.take((self.channel, message.sender_id))
                        if check_sender else Verdict(True))
             if not verdict.allowed:
                 logger.info("%s: a sender over its rate limit was refused", self.channel)

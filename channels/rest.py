@@ -88,11 +88,12 @@ class RestInput(rest.RestInput):
             sender = checked_body(request)["sender"]
             for limiter, key in ((self.guard.addresses, client_address(request)),
                                  (self.guard.senders, sender)):
-                if key and not limiter.check((self.name(), key)).allowed:
+                verdict = await limiter.take((self.name(), key)) if key else None
+                if verdict is not None and not verdict.allowed:
                     logger.info("rest: a request over its rate limit got 429")
                     return response.json(
                         [{"recipient_id": sender, "text": msg(TOO_FAST)}], status=429,
-                        headers={"Retry-After": str(limiter.retry_after((self.name(), key)))},
+                        headers={"Retry-After": str(verdict.retry_after)},
                     )
             return None
 

@@ -8,12 +8,13 @@ binds to the client it gave them to, and the checks every channel makes.
 - Rasa takes whatever ``session_id`` the browser sends as the conversation id, so whoever knows
   or guesses a patient's id reads and writes their conversation. Here the server issues a
   session: a random id (32 hex digits) and a token, the HMAC of the id under a key only the
-  server has (``SOCKETIO_SESSION_KEY``, else a key generated into ``var/socketio-session-key``,
-  mode 0600). ``session_confirm`` sends ``{"session_id", "session_token"}``; a reload presents
-  both and carries on, and an id without its token (forged, guessed, or copied without the
-  token) gets a new session. Each socket is bound to the session it was confirmed: a message is
-  taken for that session only, and a message naming another id, or sent before any
-  ``session_request``, is dropped.
+  server has (``SOCKETIO_SESSION_KEY``; else, in the cluster (``REDIS_URL``), one key generated
+  once into Redis that every replica reads; else a key generated into
+  ``var/socketio-session-key``, mode 0600). ``session_confirm`` sends
+  ``{"session_id", "session_token"}``; a reload presents both and carries on, and an id
+  without its token (forged, guessed, or copied without the token) gets a new session. Each
+  socket is bound to the session it was confirmed: a message is taken for that session only,
+  and a message naming another id, or sent before any ``session_request``, is dropped.
 - Event data that is not an object, a message that is not a string, metadata that is not an
   object: dropped, never an exception.
 - ``allowed_origins``: the pages allowed to open a socket (``SITE_ORIGIN``). Rasa's connector
@@ -41,6 +42,7 @@ import inspect
 import logging
 import os
 import re
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -53,6 +55,7 @@ from sanic import Blueprint
 from bot.files import generated_secret
 from bot.settings import PROJECT_ROOT
 from channels.limits import TOO_FAST, Guard, answer, client_address
+from channels.shared_state import RedisSettings, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +70,37 @@ def is_session_id(value: Any) -> bool:
 
 
 def session_key(path: Path = KEY_FILE) -> bytes:
-    """``SOCKETIO_SESSION_KEY``, else the key kept in ``path`` (created, mode 0600, once).
+    """``SOCKETIO_SESSION_KEY``; else, with ``REDIS_URL``, the cluster's key in Redis; else the
+    key kept in ``path`` (created, mode 0600, once).
 
-    Every Rasa replica behind one site must have the same key (set it in ``.env``), or a
-    session issued by one is refused by the others.
+    Every Rasa replica behind one site must have the same key, or a session issued by one is
+    refused by the others: set it in ``.env`` (or the Kubernetes secret), or let the first
+    replica to start put one in Redis (``SET NX``: replicas starting together agree on it).
     """
     configured = os.environ.get("SOCKETIO_SESSION_KEY", "").strip()
     if configured:
         if len(configured) < MIN_KEY_CHARS:
             raise ValueError(f"SOCKETIO_SESSION_KEY must be at least {MIN_KEY_CHARS} characters")
         return configured.encode()
+    shared = RedisSettings.from_env()
+    if shared is not None:
+        return shared_session_key(shared)
     return generated_secret(path, "a socket.io session key", MIN_KEY_CHARS).encode()
+
+
+def shared_session_key(settings: RedisSettings) -> bytes:
+    """The key every replica reads from Redis (``<prefix>:socketio-session-key``), made by the
+    first. Read at start-up, so a blocking client is fine here."""
+    client = sync_client(settings)
+    try:
+        name = settings.key("socketio-session-key")
+        client.set(name, secrets.token_hex(32), nx=True)
+        value = client.get(name)
+    finally:
+        client.close()
+    if value is None or len(value) < MIN_KEY_CHARS:
+        raise RuntimeError("Redis holds no usable socket.io session key")
+    return bytes(value)
 
 
 def session_token(key: bytes, session_id: str) -> str:
@@ -134,7 +157,7 @@ class SocketIOInput(socketio.SocketIOInput):
                 logger.info("socketio: a page from another origin was refused")
                 return False
             address = client_address(environ.get("sanic.request")) or ""
-            if address and not self.guard.address_allowed(address).allowed:
+            if address and not (await self.guard.address_allowed(address)).allowed:
                 logger.info("socketio: a connection over its address's rate limit was refused")
                 return False
             if not isinstance(auth, dict):
@@ -183,7 +206,7 @@ class SocketIOInput(socketio.SocketIOInput):
                 return
             message["session_id"] = session_id
             address = self._addresses.get(sid)
-            verdict = self.guard.address_allowed(address)
+            verdict = await self.guard.address_allowed(address)
             if not verdict.allowed:
                 logger.info("socketio: an address over its rate limit was refused")
                 if verdict.first_refusal:
