@@ -23,23 +23,73 @@ store refuses to start, saying what to do, when DATA_KEYS cannot read the events
 failed to import, Rasa would fall back to its in-memory store with only a warning: the
 end-to-end test ``tests/e2e/test_encrypted_at_rest.py`` reads the transcript back from the file.
 
-``keys()`` is the one method overridden: during a key rotation one conversation can have rows
-under two keys, which SQL's ``DISTINCT`` sees as two senders; they decrypt to one id.
+``keys()`` is overridden because during a key rotation one conversation can have rows under two
+keys, which SQL's ``DISTINCT`` sees as two senders; they decrypt to one id.
+
+``retrieve()`` and ``save()`` are overridden for speed, with Rasa's results. Rasa's own load,
+select and decrypt the whole current session on every message, and ``save()`` counts the
+session's rows before it inserts the new ones, so a turn cost more with every answer (issue 10).
+This store keeps, per process, the decrypted rows of the conversations it served lately
+(:class:`_Session`, at most ``CACHED_CONVERSATIONS``) and on each ``retrieve()`` reads only the
+rows after the last one it holds, decrypting only those; ``save()`` takes the count from them.
+It stays right because:
+
+* the newest row it holds is read again with the new ones (``id >=``, compared by id and
+  timestamp): if it is gone, the conversation was erased or purged (``python -m bot erase``
+  runs in another process) and the whole session is read again from the table, so a deleted
+  conversation never comes back from memory;
+* rows another replica wrote are after that row, so they are read, and a conversation's turn
+  runs under Rasa's lock (one replica's turn at a time, the lock store shared between them);
+  ``save()`` reads the new rows too (usually just the newest one held, again), so its count is
+  the one Rasa's count query would give;
+* the session's rows are chosen as Rasa's query does: those whose timestamp is at least the
+  latest ``session_started`` one's (all of them when there is none).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore, _create_sequence
+from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.ext.declarative import declarative_base
 
 from bot.sealed import SealedId, SealedText
 
 log = logging.getLogger(__name__)
+
+# Conversations whose decrypted session this process keeps (the least recently served go first).
+CACHED_CONVERSATIONS = 256
+
+
+@dataclass
+class _Session:
+    """The rows of one conversation's current session, as Rasa's query would return them."""
+
+    last_id: int = 0  # the newest row read or written for the sender (0: none)
+    last_timestamp: float | None = None
+    start: float | None = None  # the latest session_started's timestamp (None: none seen)
+    rows: list[tuple[float | None, str]] = field(default_factory=list)  # (timestamp, JSON)
+
+    def add(self, row_id: int, type_name: str, timestamp: float | None, data: str) -> None:
+        """One row after ``last_id``, in id order."""
+        self.last_id, self.last_timestamp = row_id, timestamp
+        if type_name == SessionStarted.type_name and timestamp is not None and (
+            self.start is None or timestamp > self.start
+        ):
+            self.start = timestamp
+            self.rows = [r for r in self.rows if r[0] is not None and r[0] >= timestamp]
+        if self.start is None or (timestamp is not None and timestamp >= self.start):
+            self.rows.append((timestamp, data))
 
 
 class EncryptedSQLTrackerStore(SQLTrackerStore):
@@ -72,6 +122,83 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
         if sealed:
             log.warning("encrypted %s tracker events that were stored in plain text", sealed)
 
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._sessions_lock = threading.Lock()
+
     async def keys(self) -> Iterable[str]:
         """Sender ids of every stored conversation, each once."""
         return list(dict.fromkeys(await super().keys()))
+
+    def _cached(self, sender_id: str) -> _Session | None:
+        with self._sessions_lock:
+            found = self._sessions.get(sender_id)
+            if found is not None:
+                self._sessions.move_to_end(sender_id)
+            return found
+
+    def _keep(self, sender_id: str, cached: _Session) -> None:
+        with self._sessions_lock:
+            self._sessions[sender_id] = cached
+            self._sessions.move_to_end(sender_id)
+            while len(self._sessions) > CACHED_CONVERSATIONS:
+                self._sessions.popitem(last=False)
+
+    def _read_session(self, session: Any, sender_id: str) -> _Session:
+        """The current session's rows: the new ones after those held, or all of them again."""
+        event = self.SQLEvent
+        cached = self._cached(sender_id)
+        if cached is not None and cached.last_id:
+            found = session.execute(
+                sa.select(event.id, event.type_name, event.timestamp, event.data)
+                .where(event.sender_id == sender_id, event.id >= cached.last_id)
+                .order_by(event.id)
+            ).all()
+            if found and found[0].id == cached.last_id and (
+                found[0].timestamp == cached.last_timestamp
+            ):
+                for row in found[1:]:
+                    cached.add(row.id, row.type_name, row.timestamp, row.data)
+                return cached
+        # Nothing held, or the newest row held is gone (erased): Rasa's own query.
+        fresh = _Session()
+        for row in self._event_query(session, sender_id, fetch_events_from_all_sessions=False):
+            fresh.add(row.id, row.type_name, row.timestamp, row.data)
+        self._keep(sender_id, fresh)
+        return fresh
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The tracker of the latest conversation session (Rasa's, read incrementally)."""
+        with self.session_scope() as session:
+            cached = self._read_session(session, sender_id)
+            events = [json.loads(data) for _, data in cached.rows]
+        if self.domain and events:
+            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        return None
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Insert the tracker's events the store does not have yet (Rasa's ``save``, with the
+        session's row count from the rows held instead of a count query)."""
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        with self.session_scope() as session:
+            # Usually the one row held last, read again: whatever another process did since
+            # is seen, as Rasa's count would see it.
+            cached = self._read_session(session, sender_id)
+            added = []
+            for event in list(tracker.events)[len(cached.rows):]:
+                data = event.as_dict()
+                row = self.SQLEvent(
+                    sender_id=sender_id,
+                    type_name=event.type_name,
+                    timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    action_name=data.get("name"),
+                    data=json.dumps(data),
+                )
+                session.add(row)
+                added.append(row)
+            session.flush()  # the ids, in the order the rows were added; read before commit
+            written = [(r.id, r.type_name, r.timestamp, r.data) for r in added]
+            session.commit()
+        for row_id, type_name, timestamp, data in written:
+            cached.add(row_id, type_name, timestamp, data)
