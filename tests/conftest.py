@@ -13,6 +13,8 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 # Tests never read the developer's .env: every setting they need is set here.
 os.environ["DOTENV_DISABLED"] = "1"
+# The study page's session key (its forms' CSRF tokens): never generated into the project's var/.
+os.environ.setdefault("SITE_SECRET_KEY", "tests-study-page-secret-key-0123456789abcdef")
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
