@@ -107,7 +107,9 @@ def load_facts(
     query = (
         select(Screening, Lead)
         .outerjoin(Lead, Lead.screening_id == Screening.id)
-        .where(Screening.status != ScreeningStatus.RESTARTED)
+        # A lead from the study page's contact form was never screened: not in the funnel.
+        .where(Screening.status.not_in((ScreeningStatus.RESTARTED,
+                                        ScreeningStatus.NOT_SCREENED)))
     )
     if filters.trial_id:
         query = query.where(Screening.trial_id == filters.trial_id)
