@@ -12,46 +12,33 @@ an intent could only guess at it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import language_signal
 from actions.common import in_thread, protocol_for, typed_text
+from actions.language_signal import SLOT, passed
 from bot import language as lang_of
 from bot import screenings
 from bot.messages import msg
 
-SLOT = "language"
-# Fields whose answer may be a language's name, or a name that is also one ("English").
-_NOT_A_REQUEST = {"other_language", "first_name", "last_name"}
-
 
 def switch_request(tracker: Tracker) -> str | None:
     """The language the latest message asks for, where a message can be such a request."""
-    if tracker.active_loop.get("name") and tracker.get_slot("requested_slot") in _NOT_A_REQUEST:
-        return None
-    return lang_of.requested(typed_text(tracker))
-
-
-def _passed(message: dict[str, Any]) -> str | None:
-    """The language the study page (or a channel) passed: metadata, or the greeting's entity."""
-    passed = lang_of.chosen((message.get("metadata") or {}).get(SLOT))
-    if passed:
-        return passed
-    for entity in message.get("entities") or []:
-        if entity.get("entity") == SLOT:
-            return lang_of.chosen(entity.get("value"))
-    return None
+    return language_signal.request(
+        tracker.latest_message or {}, tracker.active_loop.get("name"),
+        tracker.get_slot("requested_slot"),
+    )
 
 
 class ActionDetectLanguage(Action):
     """Sets ``language`` from the page, a request, or the first message's script.
 
     A language the trial is not written in is not mixed in: the patient is told, in the language
-    they asked for, and screened in the trial's default language.
+    they asked for, and screened in the trial's default language. The Rasa server calls it only
+    when :func:`actions.language_signal.may_change` says the message can change the language.
     """
 
     def name(self) -> str:
@@ -62,7 +49,7 @@ class ActionDetectLanguage(Action):
     ) -> list[EventType]:
         message = tracker.latest_message or {}
         current = tracker.get_slot(SLOT)
-        asked = _passed(message)
+        asked = passed(message)
         request = None if asked else switch_request(tracker)
         asked = asked or request
         if asked is None and current is None:

@@ -22,6 +22,12 @@ whose action server hung waited five minutes.
   message's later calls fail at once instead of waiting out the timeout again
   (``MessageProcessor.handle_message`` is wrapped to mark the message).
 
+It also saves calls that cannot do anything: ``action_detect_language`` (the ``language`` slot's
+custom mapping, run by Rasa after every user message) is called only when
+:func:`actions.language_signal.may_change` says the message can change the language, judged on
+the very message dict the action would receive; otherwise the mapping gets no event, as it would
+have from the action (issue 10: one call less per answer).
+
 A domain response and a rule cannot do this: the processor swallows the failure before any
 policy sees it. :func:`main` is ``rasa`` itself with this installed first (``python -m
 channels.action_calls run ...``, as ``bot.deploy.services`` starts Rasa).
@@ -38,6 +44,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 6.0
+LANGUAGE_ACTION = "action_detect_language"
 _failure: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "action_call_failure", default=None
 )
@@ -78,7 +85,16 @@ def install() -> None:
     run_action = MessageProcessor._run_action
     handle_message = MessageProcessor.handle_message
 
+    from actions.language_signal import may_change
+
     async def guarded_remote_run(self, output_channel, nlg, tracker, domain):  # noqa: ANN001, ANN202
+        if self.name() == LANGUAGE_ACTION and not may_change(
+            tracker._latest_message_data() or {},
+            tracker.get_slot("language"),
+            tracker.active_loop.name if tracker.active_loop else None,
+            tracker.get_slot("requested_slot"),
+        ):
+            return []  # what the action returns for such a message, without the HTTP hop
         turn = _turn.get()
         if turn is not None and turn.get("down"):
             # Failed once in this message already: fail at once, not after another timeout.

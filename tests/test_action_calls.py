@@ -103,7 +103,11 @@ async def test_a_hung_server_fails_once_per_message_as_an_error_rasa_catches(dom
             hung.bind(("127.0.0.1", 0))
             hung.listen(8)
             url = f"http://127.0.0.1:{hung.getsockname()[1]}/webhook"
-            tracker = mid_screening(domain)
+            # A first message (no language yet): one the guard does call the action for.
+            tracker = DialogueStateTracker.from_events("patient-1", [
+                ActionExecuted("action_listen"),
+                UserUttered("hello", {"name": "greet", "confidence": 1.0}),
+            ], slots=domain.slots)
             for expected_at_most in (3.0, 0.5):
                 started = time.monotonic()
                 with pytest.raises(RasaException):
