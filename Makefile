@@ -7,10 +7,18 @@ TRAINING_FILES := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/n
 MODEL := models/prescreen.tar.gz
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: run test install node-modules model lint validate test-unit test-stories test-nlu test-e2e test-browser test-postgres browser-deps clean
+.PHONY: run run-cluster nginx-deps test install node-modules model lint validate test-unit test-stories test-nlu test-e2e test-browser test-postgres browser-deps clean
 
 run: install $(MODEL) .env $(NODE_MODULES)
 	$(BIN)/python -m bot run
+
+# The replicated deployment: Rasa replicas and action servers behind nginx, on PostgreSQL and
+# Redis (set them in .env: the '--- cluster ---' lines of .env.example; docs/scaling.md).
+run-cluster: install $(MODEL) .env $(NODE_MODULES) nginx-deps
+	$(BIN)/python -m bot run-cluster
+
+nginx-deps:
+	scripts/install-nginx
 
 test: install $(MODEL) lint validate test-unit test-postgres test-stories test-nlu test-e2e
 
@@ -69,7 +77,7 @@ test-nlu: $(MODEL)
 
 # The real stack, started once: REST, Telegram and Twilio stand-ins, and headless Chromium on the
 # study page and the console (screenshots land in artifacts/screenshots/).
-test-e2e: $(MODEL) browser-deps $(NODE_MODULES)
+test-e2e: $(MODEL) browser-deps nginx-deps $(NODE_MODULES)
 	$(BIN)/pytest -m "e2e" -q
 
 browser-deps:
