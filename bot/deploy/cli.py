@@ -151,3 +151,90 @@ def _outbox_worker(sub: argparse._SubParsersAction) -> None:
         return 0
 
     p.set_defaults(handler=run)
+
+
+@command
+def _run_cluster(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run-cluster",
+        help="the replicated deployment: Rasa replicas and action servers behind nginx, on "
+             "PostgreSQL and Redis (docs/scaling.md)",
+    )
+
+    def run(_args: argparse.Namespace) -> int:
+        from bot.db import init_db
+        from bot.deploy.cluster import (
+            ClusterConfigError,
+            ClusterSettings,
+            build_cluster,
+            cluster_environment,
+        )
+        from bot.deploy.credentials import CredentialsError, write_credentials
+        from bot.deploy.services import console_process, latest_model, site_process
+        from bot.settings import PROJECT_ROOT, load_settings
+
+        load_settings()
+        try:
+            settings = ClusterSettings.from_env(os.environ)
+        except ClusterConfigError as error:
+            print(f"cannot start the cluster: {error}")
+            return 1
+        os.environ["DATABASE_URL"] = settings.database_url
+        init_db(settings.database_url)  # once, under the migration lock
+        from bot.erasure import ErasureError, purge_at_start
+
+        try:
+            purged = purge_at_start()
+        except ErasureError as error:
+            print(f"cannot start: {error}")
+            return 1
+        if purged:
+            print(purged)
+        credentials = PROJECT_ROOT / "var" / "credentials.yml"
+        try:
+            channels = write_credentials(credentials)
+        except CredentialsError as error:
+            print(f"cannot start: {error}")
+            return 1
+        site = site_process(int(os.environ.get("SITE_PORT") or 8000), settings.public_port)
+        console = console_process(int(os.environ.get("CONSOLE_PORT") or 5006))
+        try:
+            cluster = build_cluster(
+                settings,
+                cluster_environment(settings),
+                model=latest_model(),
+                log_dir=Path(os.environ.get("LOG_DIR") or PROJECT_ROOT / "var" / "log"),
+                credentials=credentials,
+                web=[site, console],
+            )
+        except ClusterConfigError as error:
+            print(f"cannot start the cluster: {error}")
+            return 1
+        print(f"channels: {', '.join(channels)}")
+        print(f"starting {settings.replicas} Rasa replicas and {settings.replicas} action "
+              "servers behind nginx, the study page, the console and the outbox worker "
+              "(loading the model takes a little while)...", flush=True)
+        stop_event = threading.Event()
+
+        def stop(_signum: int, _frame: object) -> None:
+            stop_event.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        cluster.start()
+        print(f"Study page:    {site.url}")
+        print(f"Staff console: {console.url}")
+        print(f"Rasa (nginx):  http://localhost:{settings.public_port}  -> replicas on ports "
+              f"{', '.join(map(str, cluster.rasa_ports))}")
+        print(f"Action servers (nginx, loopback): port {settings.action_port} -> "
+              f"{', '.join(map(str, cluster.action_ports))}")
+        print("Tracker store and database: PostgreSQL; lock store: Redis. Logs in var/log/. "
+              "Press Ctrl-C to stop.", flush=True)
+        try:
+            cluster.supervise(stop_event, report=lambda line: print(line, flush=True))
+        finally:
+            print("stopping...", flush=True)
+            cluster.stop()
+        return 0
+
+    p.set_defaults(handler=run)
