@@ -50,6 +50,7 @@ DEFAULT_SHARE_HOURS = 72
 MAX_SHARE_HOURS = 30 * 24
 TOKEN_BYTES = 32
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32)
+TRIAL_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _hasher = PasswordHasher()  # argon2id with the RFC 9106 low-memory profile
 # Half a UTF-16 pair (JSON allows "\ud800") cannot be encrypted as UTF-8; NUL breaks PostgreSQL.
