@@ -20,6 +20,7 @@ from bot.messages import msg
 from bot.models import (
     Lead,
     LeadEvent,
+    LeadSource,
     LeadStatus,
     OptIn,
     OutboxMessage,
@@ -163,7 +164,134 @@ def submit_lead(
     return Stored.QUEUE
 
 
+# The channel of the row behind a lead from the study page's contact form.
+FORM_CHANNEL = "site_form"
+FORM_PREFIX = "site-form:"
+_SUBMISSION = re.compile(r"^[0-9a-f]{32}$")
+
+
+def form_conversation(submission: str) -> str:
+    """The conversation id of one contact form as the page rendered it (its random ``submission``
+    id): the same form sent twice is one lead, a new visit is a new one."""
+    if not _SUBMISSION.match(submission or ""):
+        raise ValueError("a submission id is 32 hexadecimal digits")
+    return FORM_PREFIX + submission
+
+
+def create_form_lead(
+    submission: str,
+    trial_id: str,
+    details: ContactDetails,
+    consent_text: str,
+    language: str = "en",
+    consent_version: str | None = None,
+    consented_at: datetime | None = None,
+) -> str:
+    """A lead from the study page's contact form: not pre-screened, no answers.
+
+    It has a screening row all the same (channel ``site_form``, status ``not_screened``, no
+    health consent), so erasure, the console's pages and the lead's history treat it as any
+    other; the funnel leaves it out. Idempotent per form like :func:`create_lead` per screening,
+    and the email copy goes through the outbox, queued for a new lead or changed details.
+    """
+    conversation_id = form_conversation(submission)
+    try:
+        return _store_form_lead(conversation_id, trial_id, details, consent_text, language,
+                                consent_version, consented_at)
+    except IntegrityError:
+        return _store_form_lead(conversation_id, trial_id, details, consent_text, language,
+                                consent_version, consented_at)
+
+
+def _store_form_lead(
+    conversation_id: str,
+    trial_id: str,
+    details: ContactDetails,
+    consent_text: str,
+    language: str,
+    consent_version: str | None,
+    consented_at: datetime | None,
+) -> str:
+    with session_scope() as session:
+        screening = session.execute(
+            select(Screening).where(Screening.conversation_id == conversation_id)
+        ).scalar_one_or_none()
+        if screening is None:
+            screening = Screening(
+                conversation_id=conversation_id, trial_id=trial_id, channel=FORM_CHANNEL,
+                language=language, status=ScreeningStatus.NOT_SCREENED,
+            )
+            session.add(screening)
+            session.flush()
+        lead = screening.lead
+        unchanged = lead is not None and _details_of(lead) == _normalised(details)
+        if lead is None:
+            lead = Lead(screening_id=screening.id, trial_id=screening.trial_id,
+                        source=LeadSource.CONTACT_FORM)
+        lead.first_name = details.first_name
+        lead.last_name = details.last_name
+        lead.email = details.email
+        lead.phone = details.phone
+        lead.other_language = details.other_language or None
+        lead.is_minor = False  # no age was asked: the study team asks
+        lead.consent_text = consent_text
+        lead.consent_version = consent_version
+        lead.consented_at = consented_at or utcnow()
+        lead.outcome = ScreeningStatus.NOT_SCREENED
+        lead.to_confirm = []
+        session.add(lead)
+        session.flush()
+        if not unchanged:
+            session.add(_confirmation_email(screening, details, language))
+        return lead.id
+
+
+def submit_form_lead(
+    submission: str,
+    trial_id: str,
+    details: ContactDetails,
+    consent_text: str,
+    language: str = "en",
+    consent_version: str | None = None,
+) -> Stored:
+    """The study page's turn: store the form's lead and its email copy, or spool them while the
+    database is unreachable (the outbox worker stores them when it is back)."""
+    form_conversation(submission)  # a bad id fails here, not in the replay
+    consented_at = utcnow()
+    try:
+        create_form_lead(submission, trial_id, details, consent_text, language, consent_version,
+                         consented_at)
+    except (OperationalError, InterfaceError):
+        spool.write(LEAD_SPOOL, {
+            "source": LeadSource.CONTACT_FORM,
+            "submission": submission,
+            "trial_id": trial_id,
+            "details": asdict(details),
+            "consent_text": consent_text,
+            "language": language,
+            "consent_version": consent_version,
+            "consented_at": consented_at.isoformat(),
+        })
+        log.warning("database unreachable: form lead spooled, to be stored when it is back")
+        return Stored.SPOOL
+    return Stored.QUEUE
+
+
 def _store_spooled(item: dict[str, Any]) -> None:
+    if item.get("source") == LeadSource.CONTACT_FORM:
+        try:
+            create_form_lead(
+                item["submission"],
+                item["trial_id"],
+                ContactDetails(**item["details"]),
+                item["consent_text"],
+                item["language"],
+                item.get("consent_version"),
+                datetime.fromisoformat(item["consented_at"]),
+            )
+        except (OperationalError, InterfaceError) as exc:
+            raise spool.Retry() from exc
+        return
     try:
         create_lead(
             item["conversation_id"],
@@ -205,14 +333,17 @@ def _confirmation_email(
 
 
 def save_optin(
-    conversation_id: str,
+    conversation_id: str | None,
     trial_id: str,
     email: str,
     consent_text: str,
     consent_version: str | None = None,
 ) -> int:
+    """Keep a patient's request to hear about other trials, with its consent. From the chat it
+    is linked to the conversation's newest screening; from the study page's sign-up
+    (``conversation_id`` None) to none."""
     with session_scope() as session:
-        screening = session.execute(
+        screening = None if conversation_id is None else session.execute(
             select(Screening)
             .where(Screening.conversation_id == conversation_id)
             .order_by(Screening.started_at.desc())
@@ -280,6 +411,8 @@ def lead_as_dict(lead: Lead) -> dict[str, Any]:
         "created_at": _iso(lead.created_at),
         "status": lead.status,
         "outcome": lead.outcome,
+        "source": lead.source,
+        "pre_screened": lead.source != LeadSource.CONTACT_FORM,
         "first_name": lead.first_name,
         "last_name": lead.last_name,
         "email": lead.email,

@@ -26,6 +26,7 @@ SCREENING_STATUS = {
     ScreeningStatus.MAY_QUALIFY_CONFIRM: "May qualify, site to confirm",
     ScreeningStatus.STOPPED: "Stopped",
     ScreeningStatus.RESTARTED: "Started over",
+    ScreeningStatus.NOT_SCREENED: "Not pre-screened (contact form)",
 }
 
 VERDICT = {

@@ -27,7 +27,7 @@ from bot.leads import (
     queue_query,
     sorted_in_python,
 )
-from bot.models import Lead, LeadStatus
+from bot.models import Lead, LeadSource, LeadStatus
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,12 @@ class QueueRow:
     phone_tel: str | None = None  # a tel: link, for whoever may see the number
     days_waiting: int = 0  # whole days since the lead arrived
     overdue: bool = False  # still new after the site's QUEUE_OVERDUE_DAYS
+    source: str = LeadSource.CHAT  # the chat, or the study page's contact form
+
+    @property
+    def pre_screened(self) -> bool:
+        """False for a lead from the study page's contact form: no answers, nothing screened."""
+        return self.source != LeadSource.CONTACT_FORM
 
     @property
     def channel_name(self) -> str:
@@ -245,6 +251,7 @@ def _row(lead: Lead, names: dict[str, str], sees_contacts: bool, waiting: Waitin
         phone_tel=phone.tel,
         days_waiting=days,
         overdue=lead.status == LeadStatus.NEW and days > waiting.overdue_days,
+        source=lead.source,
     )
 
 

@@ -4,18 +4,41 @@
 speaks socket.io to Rasa's ``socketio`` channel; its client library comes from npm
 (``node_modules/``, installed by ``make``) and is served from here: the page loads nothing from
 any other origin, and its Content-Security-Policy says so to the browser.
+
+The page also takes, without the chat, the listing's contact form and its sign-up for news of
+other trials: same-origin form posts with a CSRF token (Flask-WTF, in the page's session
+cookie), a rate limit per client address, and the chat's validators and consent records
+(:mod:`bot.site.forms`). A form with a problem comes back with every typed value kept.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.protocol import get_protocol, trials_dir
+from bot import consent, leads
+from bot.files import generated_secret
+from bot.messages import msg
+from bot.protocol import Protocol, get_protocol, trials_dir
 from bot.settings import PROJECT_ROOT
 from bot.site.content import (
     greeting_payload,
@@ -24,6 +47,9 @@ from bot.site.content import (
     trial_page,
     widget_strings,
 )
+from bot.site.forms import RateLimiter, Submitted, read_contact_form, read_signup_form
+
+log = logging.getLogger(__name__)
 
 SOCKET_IO_CLIENT = "socket.io.min.js"
 DEFAULTS: dict[str, Any] = {
@@ -33,7 +59,17 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_PATH": "/socket.io",
     "VENDOR_DIR": PROJECT_ROOT / "node_modules" / "socket.io-client" / "dist",
     "LANGUAGE": "en",
+    # Signs the page's session cookie, which holds the forms' CSRF token. None: SITE_SECRET_KEY,
+    # else a key generated once into SECRET_FILE.
+    "SECRET_KEY": None,
+    "SECRET_FILE": PROJECT_ROOT / "var" / "site-secret-key",
+    # Form posts (contact and sign-up together) per client address: FORM_LIMIT at once,
+    # refilled over FORM_WINDOW_SECONDS.
+    "FORM_LIMIT": 5,
+    "FORM_WINDOW_SECONDS": 600,
 }
+SESSION_COOKIE = "prescreen_site"
+SENT = ("contact", "contact_spooled", "signup")
 _TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -47,6 +83,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.lstrip_blocks = True
     app.config.update(DEFAULTS)
     app.config.update(config or {})
+    app.config.update(
+        SECRET_KEY=app.config["SECRET_KEY"] or _secret_key(Path(app.config["SECRET_FILE"])),
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("SITE_COOKIE_SECURE", "").lower() in ("1", "true"),
+        WTF_CSRF_TIME_LIMIT=None,  # good while the page's browser session lasts
+        MAX_CONTENT_LENGTH=16 * 1024,
+    )
+    CSRFProtect(app)
+    limiter = RateLimiter(int(app.config["FORM_LIMIT"]), float(app.config["FORM_WINDOW_SECONDS"]))
     vendor = Path(app.config["VENDOR_DIR"])
     if not (vendor / SOCKET_IO_CLIENT).is_file():
         raise SiteError(
@@ -63,6 +110,67 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if not _TRIAL_ID.match(trial_id) or not (trials_dir() / f"{trial_id}.yml").is_file():
             abort(404)
         return _render_trial(trial_id)
+
+    @app.post("/trials/<trial_id>/contact")
+    def contact(trial_id: str) -> Any:
+        protocol = _posted_protocol(trial_id)
+        lang = _language(protocol, request.form.get("lang"))
+        submitted = read_contact_form(request.form)
+        submission = request.form.get("submission", "")
+        if not limiter.allow(request.remote_addr or "unknown"):
+            return _refused(trial_id, lang, "contact", submitted, submission)
+        if not submitted.ok:
+            return _render_trial(trial_id, lang, contact_form=submitted, submission=submission,
+                                 status=400)
+        assert submitted.details is not None
+        words = consent.wording("form_contact", lang, trial_code=protocol.code,
+                                trial_id=protocol.id, site_name=protocol.site_name(lang))
+        try:
+            stored = leads.submit_form_lead(submission, protocol.id, submitted.details,
+                                            words.text, lang, words.version)
+        except ValueError:  # the page's submission id was tampered with: a fresh form
+            submitted.errors["form"] = "form_expired"
+            return _render_trial(trial_id, lang, contact_form=submitted, status=400)
+        sent = "contact_spooled" if stored is leads.Stored.SPOOL else "contact"
+        return redirect(url_for("trial", trial_id=protocol.id, lang=lang, sent=sent,
+                                _anchor="contact"), code=303)
+
+    @app.post("/trials/<trial_id>/sign-up")
+    def signup(trial_id: str) -> Any:
+        protocol = _posted_protocol(trial_id)
+        lang = _language(protocol, request.form.get("lang"))
+        submitted = read_signup_form(request.form)
+        if not limiter.allow(request.remote_addr or "unknown"):
+            return _refused(trial_id, lang, "signup", submitted)
+        if not submitted.ok:
+            return _render_trial(trial_id, lang, signup_form=submitted, status=400)
+        assert submitted.email is not None
+        words = consent.wording("optin", lang)
+        try:
+            leads.save_optin(None, protocol.id, submitted.email, words.text, words.version)
+        except SQLAlchemyError:
+            log.warning("database unreachable: sign-up refused, the patient was asked to retry")
+            submitted.errors["form"] = "form_unavailable"
+            return _render_trial(trial_id, lang, signup_form=submitted, status=503)
+        return redirect(url_for("trial", trial_id=protocol.id, lang=lang, sent="signup",
+                                _anchor="notify"), code=303)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error: CSRFError) -> tuple[str, int]:
+        """A form posted without this page's token (expired session, or another site): shown
+        again with what was typed, and a fresh token, so the patient only sends it again."""
+        trial_id = (request.view_args or {}).get("trial_id") or ""
+        if not _TRIAL_ID.match(trial_id) or not (trials_dir() / f"{trial_id}.yml").is_file():
+            abort(400)
+        protocol = get_protocol(trial_id)
+        lang = _language(protocol, request.form.get("lang"))
+        if request.endpoint == "signup":
+            form = read_signup_form(request.form)
+            form.errors = {"form": "form_expired"}
+            return _render_trial(trial_id, lang, signup_form=form, status=400)
+        form = read_contact_form(request.form)
+        form.errors = {"form": "form_expired"}
+        return _render_trial(trial_id, lang, contact_form=form, status=400)
 
     @app.get("/vendor/socket.io.min.js")
     def socket_io_client() -> Response:
@@ -88,6 +196,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.endpoint not in ("static", "socket_io_client"):
+            # A page may hold what a patient typed in a form: never kept by the browser.
+            response.headers["Cache-Control"] = "no-store, max-age=0"
         return response
 
     return app
@@ -111,15 +223,73 @@ def _words(language: str):
     return lambda key, **values: text(key, language, **values)
 
 
-def _render_trial(trial_id: str | None) -> str:
+def _secret_key(path: Path) -> str:
+    configured = os.environ.get("SITE_SECRET_KEY", "").strip()
+    if configured:
+        if len(configured) < 32:
+            raise SiteError("SITE_SECRET_KEY must be at least 32 characters long")
+        return configured
+    return generated_secret(path, "a study page secret key")
+
+
+def _posted_protocol(trial_id: str) -> Protocol:
+    if not _TRIAL_ID.match(trial_id) or not (trials_dir() / f"{trial_id}.yml").is_file():
+        abort(404)
+    return get_protocol(trial_id)
+
+
+def _language(protocol: Protocol, wanted: str | None) -> str:
+    """The page's language (?lang=zh, or the form's): one of the trial's, else the site's own."""
+    offered = page_languages(protocol)
+    site = current_app.config["LANGUAGE"]
+    if wanted in offered:
+        return str(wanted)
+    return site if site in offered else (offered[0] if offered else site)
+
+
+def _refused(trial_id: str, lang: str, which: str, form: Submitted,
+             submission: str = "") -> tuple[str, int]:
+    form.errors = {"form": "form_too_many"}
+    if which == "signup":
+        return _render_trial(trial_id, lang, signup_form=form, status=429)
+    return _render_trial(trial_id, lang, contact_form=form, submission=submission, status=429)
+
+
+def error_text(key: str, language: str) -> str:
+    """A form problem in words: the chat's own for a field it checks too (``invalid_*``, from
+    ``bot/locales``), else the page's (``bot/site/locales``)."""
+    return msg(key, language) if key.startswith("invalid_") else text(key, language)
+
+
+def _render_trial(
+    trial_id: str | None,
+    lang: str | None = None,
+    contact_form: Submitted | None = None,
+    signup_form: Submitted | None = None,
+    submission: str = "",
+    status: int = 200,
+) -> Any:
     protocol = get_protocol(trial_id)
     offered = page_languages(protocol)
-    # The page's language switch (?lang=zh): one of the trial's languages, else the site's own.
-    lang = request.args.get("lang") or current_app.config["LANGUAGE"]
-    if lang not in offered:
-        lang = current_app.config["LANGUAGE"] if current_app.config["LANGUAGE"] in offered else (
-            offered[0] if offered else current_app.config["LANGUAGE"])
+    lang = _language(protocol, lang or request.args.get("lang"))
     page = trial_page(protocol, lang)
+    site_name = protocol.site_name(lang)
+    sent = request.args.get("sent") if request.method == "GET" else None
+    forms = {
+        "contact": contact_form or Submitted({}),
+        "signup": signup_form or Submitted({}),
+        # One id per form as rendered: the same form sent twice is one lead.
+        "submission": submission if re.fullmatch(r"[0-9a-f]{32}", submission or "") else (
+            uuid.uuid4().hex),
+        "sent": sent if sent in SENT else None,
+        "contact_consent": msg("form_contact_consent_ask", lang, site_name=site_name),
+        "signup_question": msg("notify_ask", lang),
+        "signup_consent": msg("ask_optin_consent", lang),
+        "agree": msg("option_agree", lang),
+        "contact_sent": msg("lead_confirmation", lang, site_name=site_name),
+        "signup_sent": msg("optin_saved", lang),
+        "error": lambda key: error_text(key, lang),
+    }
     widget = {
         "socketUrl": rasa_url(),
         "socketPath": current_app.config["SOCKET_PATH"],
@@ -128,5 +298,6 @@ def _render_trial(trial_id: str | None) -> str:
         "strings": widget_strings(lang),
     }
     switch = [(code, text("language_name", code)) for code in offered]
-    return render_template("trial.html", page=page, widget=widget, t=_words(lang), lang=lang,
-                           languages=switch if len(switch) > 1 else [])
+    html = render_template("trial.html", page=page, widget=widget, t=_words(lang), lang=lang,
+                           languages=switch if len(switch) > 1 else [], forms=forms)
+    return (html, status) if status != 200 else html

@@ -25,6 +25,7 @@ def _site(sub: argparse._SubParsersAction) -> None:
         from bot.site.app import SiteError, create_app
 
         load_settings()
+        _open_store()
         port = args.port or int(os.environ.get("SITE_PORT") or 8000)
         try:
             app = create_app({
@@ -40,3 +41,20 @@ def _site(sub: argparse._SubParsersAction) -> None:
         return 0
 
     p.set_defaults(handler=run)
+
+
+def _open_store() -> None:
+    """The contact form writes leads: bring the store up to date, as every command that opens it
+    does. A database that is down does not keep the page (and its chat) from serving: the form's
+    leads are spooled until it is back."""
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.db import init_db
+
+    try:
+        init_db()
+    except OperationalError:
+        logging.getLogger(__name__).warning("database unreachable: contact form leads will be "
+                                            "spooled until it is back")

@@ -7,13 +7,15 @@ Pure functions of the protocol, so the page is tested without a server. The page
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.contact import display_phone
 from bot.protocol import Protocol
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
@@ -67,6 +69,15 @@ class TrialPage:
     faqs: list[Faq]
     site_place: str
     site_contact: list[str]
+    # The listing's "Primary Contact": what the protocol (or SITE_PHONE / SITE_EMAIL) gives;
+    # empty strings where nothing is known, and the page shows only what there is.
+    site_phone: str = ""  # E.164, for the tel: link
+    site_phone_shown: str = ""  # as people read it: +86 871 6477 4230
+    site_email: str = ""
+    site_address: list[str] = field(default_factory=list)
+    # The languages the study team works in (the trial's), each named in itself.
+    languages_supported: list[str] = field(default_factory=list)
+    registry_url: str = ""
 
     @property
     def heading(self) -> str:
@@ -121,7 +132,23 @@ def trial_page(protocol: Protocol, language: str = DEFAULT_LANGUAGE) -> TrialPag
               for f in protocol.faqs],
         site_place=", ".join(p for p in (site.city, site.country) if p),
         site_contact=paragraphs(site.contact.get(language)),
+        site_phone=(phone := protocol.site_phone()),
+        site_phone_shown=display_phone(phone) if phone else "",
+        site_email=protocol.site_email(),
+        site_address=[line.strip() for line in site.address.get(language).splitlines()
+                      if line.strip()],
+        languages_supported=[text("language_name", code) for code in page_languages(protocol)],
+        registry_url=registry_url(protocol.id),
     )
+
+
+REGISTRY_URL = "https://clinicaltrials.gov/study/{nct_id}"
+_NCT_ID = re.compile(r"^NCT\d{8}$")
+
+
+def registry_url(trial_id: str) -> str:
+    """The trial's record on ClinicalTrials.gov, for an NCT id; "" for any other id."""
+    return REGISTRY_URL.format(nct_id=trial_id) if _NCT_ID.match(trial_id) else ""
 
 
 def greeting_payload(trial_id: str, language: str | None = None) -> str:

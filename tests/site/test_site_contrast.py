@@ -36,6 +36,13 @@ PAIRS = [
     ("focus", "page", NON_TEXT, "the focus ring"),
     ("focus", "hero", NON_TEXT, "the focus ring in the header"),
     ("focus", "bot-bubble", NON_TEXT, "the focus ring on a quick reply"),
+    # The contact form and the sign-up, on their surface.
+    ("brand", "surface", TEXT, "links in the primary contact"),
+    ("error", "surface", TEXT, "a field's problem"),
+    ("error", "page", TEXT, "the form's problems box"),
+    ("error", "surface", NON_TEXT, "the border of a field with a problem"),
+    ("border", "surface", NON_TEXT, "the fields' borders"),
+    ("focus", "surface", NON_TEXT, "the focus ring in the forms"),
 ]
 
 
