@@ -13,6 +13,8 @@ excluded by the pregnancy question.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -279,8 +281,48 @@ def _place_after_anchors(ordered: list[Question]) -> list[Question]:
     return list(unique.values())
 
 
+# Evaluations of recent answer sets, newest last: a turn evaluates the same answers several
+# times (validation, the read-back check, the ask action), and a pure function may be reused.
+_EVALUATIONS: OrderedDict[tuple[int, tuple], tuple[Protocol, Evaluation]] = OrderedDict()
+_EVALUATIONS_KEPT = 256
+_evaluations_lock = threading.Lock()
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable form of an answer's value (lists of medicines, mappings); TypeError if none."""
+    if isinstance(value, list | tuple):
+        return ("seq", tuple(_frozen(v) for v in value))
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((str(k), _frozen(v)) for k, v in value.items())))
+    hash(value)
+    return (type(value).__name__, value)
+
+
 def evaluate(protocol: Protocol, answers: Mapping[str, Answer]) -> Evaluation:
-    """Judge every criterion on the answers so far and pick the next question."""
+    """Judge every criterion on the answers so far and pick the next question.
+
+    The result for the same protocol object and equal answers is reused (it is immutable)."""
+    try:
+        key = (id(protocol), tuple(sorted(
+            (qid, a.question_id, _frozen(a.value), a.unsure, a.exception)
+            for qid, a in answers.items()
+        )))
+    except TypeError:  # a value with no hashable form: evaluate without the cache
+        return _evaluate(protocol, answers)
+    with _evaluations_lock:
+        found = _EVALUATIONS.get(key)
+        if found is not None and found[0] is protocol:
+            _EVALUATIONS.move_to_end(key)
+            return found[1]
+    evaluation = _evaluate(protocol, answers)
+    with _evaluations_lock:
+        _EVALUATIONS[key] = (protocol, evaluation)
+        while len(_EVALUATIONS) > _EVALUATIONS_KEPT:
+            _EVALUATIONS.popitem(last=False)
+    return evaluation
+
+
+def _evaluate(protocol: Protocol, answers: Mapping[str, Answer]) -> Evaluation:
     ctx = _Answers(protocol, answers)
     results = tuple(_judge(c, ctx) for c in protocol.criteria)
     applies = {q.id: ctx.applies(q) for q in protocol.questions}
