@@ -48,6 +48,7 @@ from bot.site.content import (
     widget_strings,
 )
 from bot.site.forms import RateLimiter, Submitted, read_contact_form, read_signup_form
+from bot.site.notes import init_app as init_notes
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     CSRFProtect(app)
     limiter = RateLimiter(int(app.config["FORM_LIMIT"]), float(app.config["FORM_WINDOW_SECONDS"]))
+    init_notes(app)  # readers' private notes and their passcode links (bot/site/notes.py)
     vendor = Path(app.config["VENDOR_DIR"])
     if not (vendor / SOCKET_IO_CLIENT).is_file():
         raise SiteError(
