@@ -28,6 +28,10 @@ custom mapping, run by Rasa after every user message) is called only when
 the very message dict the action would receive; otherwise the mapping gets no event, as it would
 have from the action (issue 10: one call less per answer).
 
+And the calls reuse their connections (:class:`KeptAliveEndpoint`, the action endpoint
+``endpoints.yml`` names): Rasa 3.6 opens a new aiohttp session, so a new TCP connection, for
+every call.
+
 A domain response and a rule cannot do this: the processor swallows the failure before any
 policy sees it. :func:`main` is ``rasa`` itself with this installed first (``python -m
 channels.action_calls run ...``, as ``bot.deploy.services`` starts Rasa).
@@ -35,11 +39,17 @@ channels.action_calls run ...``, as ``bot.deploy.services`` starts Rasa).
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import os
 import sys
+from types import TracebackType
 from typing import Any
+
+import aiohttp
+import rasa.utils.endpoints as endpoints_module
+from rasa.utils.endpoints import EndpointConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,65 @@ _turn: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "action_server_turn", default=None
 )
 _installed = False
+
+
+# Below the action server's keep-alive (Sanic's KEEP_ALIVE_TIMEOUT, 5 s): the client drops an
+# idle connection before the server would, so a call never goes out on one the server closed.
+KEEPALIVE_SECONDS = 2.0
+
+
+class KeptAliveEndpoint(EndpointConfig):
+    """Rasa's ``EndpointConfig`` whose requests share one aiohttp session per event loop.
+
+    ``EndpointConfig.request`` opens ``self.session()`` for every call and closes it after, so
+    each action call paid for a new session and a new connection. Here ``session()`` hands out
+    the loop's shared session, and leaving ``async with`` does not close it. Rasa 3.6.11 kept a
+    session too and 3.6.15 went back after calls failed on connections the action server had
+    closed while idle; those are dropped here first (``KEEPALIVE_SECONDS``). Headers, auth,
+    timeouts and everything else are ``EndpointConfig``'s own: only ``session`` is overridden.
+    """
+
+    _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+    def session(self) -> _Shared:  # type: ignore[override]
+        return _Shared(self)
+
+    @classmethod
+    def of(cls, endpoint: EndpointConfig | None) -> EndpointConfig | None:
+        if endpoint is None or isinstance(endpoint, cls):
+            return endpoint
+        kept = cls.__new__(cls)
+        kept.__dict__.update(endpoint.__dict__)
+        return kept
+
+
+class _Shared:
+    """``async with``: the loop's session for this endpoint, left open on exit."""
+
+    def __init__(self, endpoint: KeptAliveEndpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        sessions = KeptAliveEndpoint._sessions
+        found = sessions.get(loop)
+        if found is None or found.closed:
+            # As EndpointConfig.session builds it, with a connector that keeps connections.
+            basic = self.endpoint.basic_auth
+            found = aiohttp.ClientSession(
+                headers=self.endpoint.headers,
+                auth=aiohttp.BasicAuth(basic["username"], basic["password"]) if basic else None,
+                timeout=aiohttp.ClientTimeout(total=endpoints_module.DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+            )
+            sessions[loop] = found
+        return found
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
 
 
 def _record(action: str, error: str) -> None:
@@ -74,6 +143,7 @@ def install() -> None:
     import rasa.core.actions.action as action_module
     from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
     from rasa.core.processor import MessageProcessor
+    from rasa.core.utils import AvailableEndpoints
     from rasa.shared.core.constants import ACTION_LISTEN_NAME
     from rasa.shared.core.events import BotUttered
     from rasa.shared.exceptions import RasaException
@@ -81,6 +151,14 @@ def install() -> None:
     from bot.messages import msg
 
     action_module.DEFAULT_REQUEST_TIMEOUT = call_timeout()
+    read_endpoints = AvailableEndpoints.read_endpoints.__func__
+
+    def kept_alive_endpoints(cls, endpoint_file):  # noqa: ANN001, ANN202
+        endpoints = read_endpoints(cls, endpoint_file)
+        endpoints.action = KeptAliveEndpoint.of(endpoints.action)
+        return endpoints
+
+    AvailableEndpoints.read_endpoints = classmethod(kept_alive_endpoints)
     remote_run = RemoteAction.run
     run_action = MessageProcessor._run_action
     handle_message = MessageProcessor.handle_message

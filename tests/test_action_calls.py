@@ -116,3 +116,54 @@ async def test_a_hung_server_fails_once_per_message_as_an_error_rasa_catches(dom
                 assert time.monotonic() - started < expected_at_most
     finally:
         action_calls._turn.reset(token)
+
+
+async def test_action_calls_reuse_one_connection_and_drop_it_before_the_server_would(
+    monkeypatch,
+):
+    """Rasa opened a new session and connection per call; the kept-alive endpoint reuses one,
+    and closes it itself when idle longer than KEEPALIVE_SECONDS (before Sanic's 5 s)."""
+    import asyncio
+
+    monkeypatch.setattr(action_calls, "KEEPALIVE_SECONDS", 0.3)
+    action_calls.KeptAliveEndpoint._sessions.clear()
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head:
+                break
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length")), 0)
+            await reader.readexactly(length)
+            body = b'{"events": [], "responses": []}'
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+    async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await serve(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(guarded, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    endpoint = action_calls.KeptAliveEndpoint.of(EndpointConfig(f"http://127.0.0.1:{port}/webhook"))
+    try:
+        for _ in range(3):
+            assert await endpoint.request(json={"next_action": "x"}, method="post") == {
+                "events": [], "responses": []}
+        assert connections == 1
+        await asyncio.sleep(0.6)  # idle past the client's keep-alive: it closed the connection
+        assert await endpoint.request(json={"next_action": "x"}, method="post")
+        assert connections == 2
+    finally:
+        for session in action_calls.KeptAliveEndpoint._sessions.values():
+            await session.close()
+        action_calls.KeptAliveEndpoint._sessions.clear()
+        server.close()
+        await server.wait_closed()
