@@ -132,7 +132,8 @@ def test_the_chinese_page_has_the_notes_in_chinese(client):
     page_text = " ".join(parsed.text)
     assert "我的笔记" in page_text and "至少 8 个字符" in page_text
     config = json.loads(parsed.scripts["notes-config"])
-    assert config["language"] == "zh" and config["strings"]["saved"] == "您的笔记已保存在这个浏览器中。"
+    assert config["language"] == "zh"
+    assert config["strings"]["saved"] == "您的笔记已保存在这个浏览器中。"
 
 
 def test_shared_notes_open_with_the_right_passcode_only_and_are_shown_escaped(client):
@@ -277,3 +278,23 @@ def test_nothing_of_a_note_or_a_passcode_is_logged_even_when_the_store_fails(
     assert "OperationalError" in logged  # the failure is logged
     for secret in (mark, secret_passcode, path.rsplit("/", 1)[1]):
         assert secret not in logged
+
+
+def test_passcode_tries_are_rate_limited_per_address_on_any_link(client):
+    path = share(client, notes_made("tries")).get_json()["path"]
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      link_page(client, path).get_data(as_text=True)).group(1)
+    guesses = [client.post(f"/notes/{'B' * 42}{i % 10}", data={"csrf_token": token,
+                                                              "passcode": "guess-guess"},
+                           environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code
+               for i in range(30)]
+    assert guesses == [404] * 30
+    refused = client.post(path, data={"csrf_token": token, "passcode": PASSCODE},
+                          environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many passcodes were tried from this connection" in words_of(refused)
+    # Refused before the passcode was checked: no try was taken from the link.
+    assert notes_store.look_up(path.rsplit("/", 1)[1]).tries_left == 5
+    elsewhere = client.post(path, data={"csrf_token": token, "passcode": PASSCODE},
+                            environ_base={"REMOTE_ADDR": "198.51.100.10"})
+    assert elsewhere.status_code == 200 and "tries" in elsewhere.get_data(as_text=True)
