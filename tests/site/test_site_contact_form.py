@@ -126,6 +126,9 @@ def test_bad_input_is_named_in_words_and_nothing_typed_is_lost(client):
         assert re.search(rf'name="{name}" type="\w+" maxlength="200"\s+value="{re.escape(value)}"',
                          html), name
     assert 'aria-invalid="true"' in html and 'role="alert"' in html
+    # The problems box links to each field with one, in the form's order.
+    links = re.findall(r'<li><a href="#contact-(\w+)">', html)
+    assert links == ["first_name", "email", "phone", "consent"]
     assert leads() == []
 
 
@@ -222,19 +225,19 @@ def test_the_registry_link_and_the_site_contact_details_are_on_the_page(client, 
     assert "920th Hospital" in html and "Kunming, China" in html
     assert "English, 中文" in html  # the languages the team works in
     assert "tel:" not in html and "mailto:" not in html  # the listing gives neither
-    monkeypatch.setenv("SITE_PHONE", "+86 871 6000 0000")
+    monkeypatch.setenv("SITE_PHONE", "+44 20 7946 0958")
     monkeypatch.setenv("SITE_EMAIL", "study-team@site.example")
     _, _, html = token(client)
-    assert 'href="tel:+8687160000000"' in html and "+86 871 6000 0000" in html
+    assert 'href="tel:+442079460958"' in html and "+44 20 7946 0958" in html
     assert 'href="mailto:study-team@site.example"' in html
 
 
 def test_the_protocol_checks_the_sites_phone_email_and_address():
     raw = yaml.safe_load(TRIAL_FILE.read_text(encoding="utf-8"))
-    site = {**raw["site"], "phone": "+86 871 6000 0000", "email": "team@site.example",
+    site = {**raw["site"], "phone": "+44 20 7946 0958", "email": "team@site.example",
             "address": {"en": "1 Example Road\nKunming", "zh": "昆明市示例路1号"}}
     protocol = parse_protocol({**raw, "site": site})
-    assert (protocol.site.phone, protocol.site.email) == ("+8687160000000", "team@site.example")
+    assert (protocol.site.phone, protocol.site.email) == ("+442079460958", "team@site.example")
     assert protocol.site.address.get("zh") == "昆明市示例路1号"
     assert missing_translations(protocol) == []
     only_english = parse_protocol({**raw, "site": {**site, "address": "1 Example Road"}})
@@ -253,7 +256,7 @@ def test_unusable_site_contact_settings_are_named(monkeypatch):
     problems = site_contact_problems()
     assert len(problems) == 2 and "SITE_PHONE" in problems[0] and "SITE_EMAIL" in problems[1]
     assert get_protocol(TRIAL).site_phone() == ""  # never shown to a patient
-    monkeypatch.setenv("SITE_PHONE", "+86 871 6000 0000")
+    monkeypatch.setenv("SITE_PHONE", "+44 20 7946 0958")
     monkeypatch.delenv("SITE_EMAIL")
     assert site_contact_problems() == []
 
