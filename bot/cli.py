@@ -102,7 +102,12 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
         from bot.consent import unregistered
         from bot.faq_topics import topic_problems
         from bot.messages import languages
-        from bot.protocol import ProtocolError, all_protocols, language_problems
+        from bot.protocol import (
+            ProtocolError,
+            all_protocols,
+            language_problems,
+            site_contact_problems,
+        )
 
         try:
             protocols = all_protocols()
@@ -112,10 +117,11 @@ def _check_trials(sub: argparse._SubParsersAction) -> None:
         for p in protocols:
             print(f"{p.id} ({p.code}): {len(p.questions)} questions, {len(p.criteria)} criteria, "
                   f"{p.status}, in {', '.join(p.languages)}")
-        # Every missing translation, every consent whose words changed without a version, and
-        # every FAQ topic the NLU has no examples of.
+        # Every missing translation, every consent whose words changed without a version,
+        # every FAQ topic the NLU has no examples of, and a SITE_PHONE or SITE_EMAIL patients
+        # could not use.
         problems = (language_problems(protocols, languages()) + unregistered(languages())
-                    + topic_problems(protocols))
+                    + topic_problems(protocols) + site_contact_problems())
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0
