@@ -11,8 +11,10 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from bot import erasure, funnel
-from bot.db import session_scope
+from bot import erasure, funnel, spool
+from bot import leads as lead_store
+from bot.cli import main as cli
+from bot.db import dispose_all, session_scope
 from bot.leads import lead_as_dict
 from bot.models import Lead, LeadSource, OptIn, OutboxMessage, Screening, ScreeningStatus
 from bot.protocol import (
@@ -250,11 +252,13 @@ def test_the_protocol_checks_the_sites_phone_email_and_address():
     assert (get_protocol(TRIAL).site.phone, get_protocol(TRIAL).site.email) == ("", "")
 
 
-def test_unusable_site_contact_settings_are_named(monkeypatch):
+def test_unusable_site_contact_settings_are_named_and_fail_the_trial_check(monkeypatch, capsys):
     monkeypatch.setenv("SITE_PHONE", "call us")
     monkeypatch.setenv("SITE_EMAIL", "team@")
     problems = site_contact_problems()
     assert len(problems) == 2 and "SITE_PHONE" in problems[0] and "SITE_EMAIL" in problems[1]
+    assert cli(["check-trials"]) == 1
+    assert "SITE_PHONE is not a phone number" in capsys.readouterr().err
     assert get_protocol(TRIAL).site_phone() == ""  # never shown to a patient
     monkeypatch.setenv("SITE_PHONE", "+44 20 7946 0958")
     monkeypatch.delenv("SITE_EMAIL")
@@ -272,3 +276,28 @@ def test_a_form_lead_is_erased_by_email_and_left_out_of_the_funnel(client, tmp_p
     with session_scope() as session:
         assert session.execute(select(Screening)).scalars().all() == []
         assert session.execute(select(OutboxMessage)).scalars().all() == []
+
+
+def test_a_form_lead_sent_while_the_database_is_down_is_spooled_then_stored(
+    database_url, monkeypatch, tmp_path
+):
+    details = lead_store.ContactDetails("Ana", "Lopez", "ana@example.org", "+8613800138002", None)
+    unreachable = tmp_path / "db-is-a-directory"
+    unreachable.mkdir()  # SQLite cannot open it
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{unreachable}")
+    stored = lead_store.submit_form_lead("a" * 32, TRIAL, details, "form consent words", "en",
+                                         "en-1")
+    assert stored is lead_store.Stored.SPOOL
+    (item,) = spool.pending(lead_store.LEAD_SPOOL)
+    assert b"Lopez" not in item.read_bytes() and b"ana@example.org" not in item.read_bytes()
+    monkeypatch.setenv("DATABASE_URL", database_url)  # the database is back
+    dispose_all()
+    assert lead_store.replay_spooled_leads() == (1, 0)
+    with session_scope() as session:
+        lead = session.execute(select(Lead)).scalar_one()
+        assert (lead.source, lead.email, lead.consent_version) == (
+            LeadSource.CONTACT_FORM, "ana@example.org", "en-1")
+        assert lead.screening.conversation_id == "site-form:" + "a" * 32
+        assert len(session.execute(select(OutboxMessage)).all()) == 1
+    with pytest.raises(ValueError):
+        lead_store.submit_form_lead("../../x", TRIAL, details, "words")
