@@ -28,6 +28,11 @@ custom mapping, run by Rasa after every user message) is called only when
 the very message dict the action would receive; otherwise the mapping gets no event, as it would
 have from the action (issue 10: one call less per answer).
 
+Every call sends Rasa's whole tracker, which grows with every turn (15 KiB at the first answer,
+110 KiB at the 31st): :func:`slim_events` leaves out of it what no action reads (the NLU's
+rankings of earlier messages, the bot's earlier words), keeping every event, in order, with
+its type and what the actions and rasa-sdk read.
+
 And the calls reuse their connections (:class:`KeptAliveEndpoint`, the action endpoint
 ``endpoints.yml`` names): Rasa 3.6 opens a new aiohttp session, so a new TCP connection, for
 every call.
@@ -124,6 +129,32 @@ class _Shared:
         return None
 
 
+# What rasa-sdk and actions/ read from earlier events: their kinds and order (applied_events,
+# slots_to_validate, a session's slot events), names and values (slots, actions), a user
+# message's intent, channel and text (actions.session.asked_for, get_latest_input_channel).
+# Not read: an earlier message's intent ranking and response-selector rankings, and what the
+# bot said (the actions read the store and the latest message, never earlier replies).
+_DROPPED_PARSE_DATA = ("intent_ranking", "response_selector")
+_DROPPED_BOT = ("text", "data")
+
+
+def slim_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tracker's events as the action server needs them (see above); the latest user
+    message is kept whole (it is also the tracker's ``latest_message``)."""
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    slim = []
+    for i, event in enumerate(events):
+        kind = event.get("event")
+        if kind == "user" and i != last_user and isinstance(event.get("parse_data"), dict):
+            parse_data = {k: v for k, v in event["parse_data"].items()
+                          if k not in _DROPPED_PARSE_DATA}
+            event = {**event, "parse_data": parse_data}
+        elif kind == "bot":
+            event = {k: v for k, v in event.items() if k not in _DROPPED_BOT}
+        slim.append(event)
+    return slim
+
+
 def _record(action: str, error: str) -> None:
     failure = _failure.get()
     if failure is not None:
@@ -160,6 +191,14 @@ def install() -> None:
 
     AvailableEndpoints.read_endpoints = classmethod(kept_alive_endpoints)
     remote_run = RemoteAction.run
+    call_format = RemoteAction._action_call_format
+
+    def slim_call_format(self, tracker, domain):  # noqa: ANN001, ANN202
+        body = call_format(self, tracker, domain)
+        state = body.get("tracker") or {}
+        if isinstance(state.get("events"), list):
+            state["events"] = slim_events(state["events"])
+        return body
     run_action = MessageProcessor._run_action
     handle_message = MessageProcessor.handle_message
 
@@ -218,6 +257,7 @@ def install() -> None:
         return True
 
     RemoteAction.run = guarded_remote_run
+    RemoteAction._action_call_format = slim_call_format
     MessageProcessor._run_action = guarded_run_action
     MessageProcessor.handle_message = guarded_handle_message
     _installed = True
