@@ -66,7 +66,9 @@ def read_contact_form(form: Mapping[str, str]) -> Submitted:
             submitted.errors[name] = "form_required" if not values[name].strip() else error
         else:
             clean[name] = value
-    if form.get("consent") != "yes":
+    if form.get("consent") == "yes":
+        values["consent"] = "yes"  # the patient's own tick, kept if another field has a problem
+    else:
         submitted.errors["consent"] = "form_consent_required"
     if submitted.ok:
         submitted.details = ContactDetails(
@@ -84,7 +86,9 @@ def read_signup_form(form: Mapping[str, str]) -> Submitted:
     if email is None:
         submitted.errors["email"] = "form_required" if not values["email"].strip() else (
             "invalid_email")
-    if form.get("consent") != "yes":
+    if form.get("consent") == "yes":
+        values["consent"] = "yes"
+    else:
         submitted.errors["consent"] = "form_consent_required"
     submitted.email = email if submitted.ok else None
     return submitted

@@ -128,16 +128,19 @@ def test_bad_input_is_named_in_words_and_nothing_typed_is_lost(client):
         assert re.search(rf'name="{name}" type="\w+" maxlength="200"\s+value="{re.escape(value)}"',
                          html), name
     assert 'aria-invalid="true"' in html and 'role="alert"' in html
+    assert 'id="contact-consent" checked' not in html  # never ticked for the patient
     # The problems box links to each field with one, in the form's order.
     links = re.findall(r'<li><a href="#contact-(\w+)">', html)
     assert links == ["first_name", "email", "phone", "consent"]
     assert leads() == []
 
 
-def test_an_empty_required_field_is_asked_for(client):
+def test_an_empty_required_field_is_asked_for_and_the_tick_is_kept(client):
     response = post_contact(client, {**GOOD, "last_name": "  "})
     assert response.status_code == 400
-    assert "Please fill this in." in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "Please fill this in." in html
+    assert 'id="contact-consent" checked' in html  # the patient's own tick, not asked again
     assert leads() == []
 
 
