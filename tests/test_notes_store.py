@@ -233,3 +233,26 @@ def test_half_a_utf16_pair_or_a_nul_is_replaced_and_unknown_tokens_find_nothing(
                   share.token + "x", "../" * 15):
         assert notes_store.look_up(token).outcome == Outcome.UNKNOWN
         assert notes_store.open_share(token, PASSCODE).outcome == Outcome.UNKNOWN
+
+
+def test_rotate_keys_reencrypts_shared_notes_so_the_old_key_can_go(database_url, monkeypatch,
+                                                                   tmp_path):
+    monkeypatch.setenv("TRACKER_STORE_URL", f"sqlite:///{tmp_path / 'rasa.db'}")
+    monkeypatch.setenv("SPOOL_DIR", str(tmp_path / "spool"))
+    old = crypto.new_key()
+    monkeypatch.setenv("DATA_KEYS", old)
+    crypto.forget_keys()
+    open_one = notes_store.create_share(planted_notes("rot"), PASSCODE, TRIAL, "en")
+    locked = notes_store.create_share(planted_notes("rotlock"), PASSCODE, TRIAL, "en")
+    for i in range(5):
+        notes_store.open_share(locked.token, f"wrong-{i:05d}")
+    new = crypto.new_key()
+    monkeypatch.setenv("DATA_KEYS", f"{new},{old}")
+    crypto.forget_keys()
+    done = run_cli("rotate-keys")
+    assert done.returncode == 0, done.stderr
+    assert "store: 1 values re-encrypted" in done.stdout
+    monkeypatch.setenv("DATA_KEYS", new)
+    crypto.forget_keys()
+    assert notes_store.open_share(open_one.token, PASSCODE).notes == planted_notes("rot")
+    assert notes_store.look_up(locked.token).outcome == Outcome.LOCKED

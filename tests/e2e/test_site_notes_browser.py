@@ -340,6 +340,14 @@ def test_a_reader_makes_notes_and_shares_them_behind_a_passcode(site):
         screenshot(friend, "link-shown-320")
         viewport(friend, DESKTOP)
         screenshot(friend, "link-shown-desktop")
+        # In Chinese: the page asks again (nothing is kept between visits), in Chinese.
+        viewport(friend, NARROW)
+        friend.get(f"{link}?lang=zh")
+        assert friend.find_element(By.TAG_NAME, "h1").text == "分享给您的笔记"
+        assert friend.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh"
+        assert mark not in friend.page_source and sideways(friend) <= 0
+        no_axe_violation(friend, "the link's page in Chinese")
+        screenshot(friend, "link-zh-320")
 
     # Nothing of the notes or the passcode in the site's output.
     output = site.log.read_text(encoding="utf-8", errors="replace")
