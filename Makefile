@@ -24,12 +24,25 @@ test: install $(MODEL) lint validate test-unit test-postgres test-stories test-n
 
 install: $(VENV)/.installed
 
+# pip's and the trainer's pages of output go to a log file; the terminal gets one line a step,
+# and the log's last lines when a step fails.
+LOG_DIR := var/log
+INSTALL_LOG := $(LOG_DIR)/install.log
+TRAIN_LOG := $(LOG_DIR)/train.log
+
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@mkdir -p -m 700 $(LOG_DIR)
 	@PY=$$(scripts/find-python310) || exit 1; \
-	  echo "using $$PY"; \
-	  [ -x $(BIN)/python ] || $$PY -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip wheel
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	  if [ -x $(BIN)/python ]; then \
+	    echo "updating the Python packages in $(VENV) (pyproject.toml or constraints.txt changed; log: $(INSTALL_LOG))..."; \
+	  else \
+	    echo "installing Python packages into $(VENV) with $$PY (first run only: a few minutes; log: $(INSTALL_LOG))..."; \
+	    $$PY -m venv $(VENV) || exit 1; \
+	  fi; \
+	  { $(BIN)/python -m pip install --progress-bar off --upgrade pip wheel && \
+	    $(BIN)/python -m pip install --progress-bar off -c constraints.txt -e '.[dev]'; } > $(INSTALL_LOG) 2>&1 \
+	  || { echo "installing the Python packages failed; the end of $(INSTALL_LOG):"; tail -n 25 $(INSTALL_LOG); exit 1; }
+	@echo "Python packages installed"
 	@touch $@
 
 .env:
@@ -44,7 +57,12 @@ $(NODE_MODULES): package.json package-lock.json
 # Make retrains only when the training data or the config changed.
 model: $(MODEL)
 $(MODEL): $(VENV)/.installed $(TRAINING_FILES)
-	$(RASA) train --fixed-model-name prescreen --out models --quiet
+	@mkdir -p -m 700 $(LOG_DIR)
+	@echo "training the model (config.yml, domain.yml or data/ changed; log: $(TRAIN_LOG))..."
+	@start=$$(date +%s); \
+	  $(RASA) train --fixed-model-name prescreen --out models --quiet > $(TRAIN_LOG) 2>&1 \
+	  || { echo "training failed; the end of $(TRAIN_LOG):"; tail -n 30 $(TRAIN_LOG); exit 1; }; \
+	  echo "model trained in $$(( $$(date +%s) - start )) s: $(MODEL)"
 	@touch $@
 
 lint: install
