@@ -232,6 +232,8 @@ def open_share(token: str, passcode: Any, now: datetime | None = None) -> Opened
             return closed
         assert share is not None
         share_id, passcode_hash = share.id, share.passcode_hash
+        about = {"expires_at": _aware(share.expires_at), "trial_id": share.trial_id,
+                 "language": share.language}
         # Take one try before checking: concurrent guesses each need a try of their own.
         taken = session.execute(
             update(NoteShare)
@@ -241,7 +243,7 @@ def open_share(token: str, passcode: Any, now: datetime | None = None) -> Opened
             .execution_options(synchronize_session=False)
         ).rowcount
         if not taken:
-            return Opened(Outcome.BUSY)
+            return Opened(Outcome.BUSY, **about)
         used = session.execute(
             select(NoteShare.wrong_passcodes).where(NoteShare.id == share_id)
         ).scalar_one()
@@ -271,8 +273,9 @@ def open_share(token: str, passcode: Any, now: datetime | None = None) -> Opened
                 .values(locked_at=now, notes=null())
                 .execution_options(synchronize_session=False)
             )
-            return Opened(Outcome.LOCKED)
-        return Opened(Outcome.WRONG, tries_left=MAX_WRONG_PASSCODES - used)
+            return Opened(Outcome.LOCKED, trial_id=about["trial_id"],
+                          language=about["language"])
+        return Opened(Outcome.WRONG, tries_left=MAX_WRONG_PASSCODES - used, **about)
 
 
 def delete_expired(session: Session, now: datetime | None = None, dry_run: bool = False) -> int:

@@ -95,6 +95,7 @@ def test_the_right_passcode_shows_the_notes_and_a_wrong_one_is_refused_and_count
 
     wrong = notes_store.open_share(share.token, "blue-heron-43")
     assert (wrong.outcome, wrong.tries_left, wrong.notes) == (Outcome.WRONG, 4, [])
+    assert (wrong.trial_id, wrong.language, wrong.expires_at) == (TRIAL, "zh", share.expires_at)
     shown = notes_store.open_share(share.token, PASSCODE)
     assert shown.outcome == Outcome.SHOWN and shown.notes == notes
     assert shown.trial_id == TRIAL and shown.expires_at == share.expires_at

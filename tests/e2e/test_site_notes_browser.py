@@ -315,6 +315,8 @@ def test_a_reader_makes_notes_and_shares_them_behind_a_passcode(site):
         assert friend.execute_script("return localStorage.length") == 0
         assert friend.find_element(By.TAG_NAME, "h1").text == "Notes shared with you"
         assert mark not in friend.page_source
+        asking = friend.find_element(By.TAG_NAME, "main").text
+        assert f"on the study page for trial {TRIAL}." in asking
         assert sideways(friend) <= 0
         no_axe_violation(friend, "the link's page, asking for the passcode")
         screenshot(friend, "link-320")
@@ -322,6 +324,8 @@ def test_a_reader_makes_notes_and_shares_them_behind_a_passcode(site):
         problem = friend.find_element(By.CSS_SELECTOR, "[data-share-problem]")
         assert problem.text == (
             "That passcode is not right. Wrong tries left before the link locks: 4.")
+        main = friend.find_element(By.TAG_NAME, "main").text
+        assert f"for trial {TRIAL}." in main and "This link works until" in main
         assert mark not in friend.page_source
         assert friend.find_element(By.ID, "passcode").get_attribute("aria-invalid") == "true"
         no_axe_violation(friend, "the link's page after a wrong passcode")
