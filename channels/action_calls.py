@@ -270,8 +270,12 @@ def _error_type(exc: BaseException) -> str:
 
 
 def main() -> None:
-    """``rasa`` with the guard installed: ``python -m channels.action_calls run ...``."""
+    """``rasa`` with the guard installed: ``python -m channels.action_calls run ...``; the
+    server also warms its model up before it listens (channels/warm_up.py)."""
+    from channels import warm_up
+
     install()
+    warm_up.install()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"
