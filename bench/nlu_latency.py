@@ -1,8 +1,13 @@
-"""Per-message NLU time of a trained model, on the held-out phrasings of each language.
+"""Per-message NLU and policy time of a trained model.
 
 Loads the model in this process (as the Rasa server does) and parses every held-out message
 once to warm up, then `--repeat` more times, timing each parse alone: tokenizer, featurizers,
-DIET and the fallback classifier, without HTTP, policies or actions.
+the intent classifier and the fallback classifier, without HTTP, policies or actions.
+
+Then the policies: every action prediction of the test stories (tests/stories), each on the
+story's tracker as it stood before that action (the whole history so far, as in a real turn),
+timed alone: the policy ensemble and the prediction's selection, without NLU, tracker store or
+actions. A turn makes one prediction per action it runs plus one for listening.
 
     .venv/bin/python -m bench.nlu_latency [models/prescreen.tar.gz] [--repeat 3]
 """
@@ -11,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import logging
 import os
 import platform
@@ -57,11 +64,45 @@ async def measure(model: str, repeat: int) -> None:
                 t0 = time.perf_counter()
                 await agent.parse_message(text)
                 times.append((time.perf_counter() - t0) * 1000)
-        times.sort()
-        p95 = times[int(0.95 * (len(times) - 1))]
-        print(f"{language}: {len(messages)} messages x {repeat}: parse p50 "
-              f"{statistics.median(times):.1f} ms, p95 {p95:.1f} ms, mean "
-              f"{statistics.fmean(times):.1f} ms")
+        print(f"{language}: {len(messages)} messages x {repeat}: parse {percentiles(times)}")
+    times = policy_times(agent, repeat)
+    print(f"policies: {len(times) // repeat} predictions (tests/stories) x {repeat}: "
+          f"{percentiles(times)}")
+
+
+def percentiles(times: list[float]) -> str:
+    times = sorted(times)
+    p95 = times[int(0.95 * (len(times) - 1))]
+    return (f"p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, mean "
+            f"{statistics.fmean(times):.1f} ms")
+
+
+def policy_times(agent: object, repeat: int) -> list[float]:
+    """Milliseconds per policy prediction over the test stories' action steps."""
+    from rasa.core.test import _create_data_generator
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    processor = agent.processor  # type: ignore[attr-defined]
+    domain = agent.domain  # type: ignore[attr-defined]
+    with contextlib.redirect_stderr(io.StringIO()):  # Rasa's progress bar and story warnings
+        generator = _create_data_generator(str(ROOT / "tests/stories"), agent)
+        stories = generator.generate_story_trackers()
+    prefixes = []
+    for story in stories:
+        events = list(story.events)
+        for i, event in enumerate(events):
+            if isinstance(event, ActionExecuted) and i > 0:
+                prefixes.append(events[:i])
+    times = []
+    for round_ in range(repeat + 1):  # the first round warms up
+        for events in prefixes:
+            tracker = DialogueStateTracker.from_events("bench", events, slots=domain.slots)
+            t0 = time.perf_counter()
+            processor._predict_next_with_tracker(tracker)
+            if round_:
+                times.append((time.perf_counter() - t0) * 1000)
+    return times
 
 
 def main() -> None:
