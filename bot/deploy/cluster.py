@@ -230,18 +230,20 @@ class Cluster(Services):
                                 "-c", str(conf)], capture_output=True, text=True)
         if check.returncode != 0:
             raise ClusterConfigError(f"nginx refused its configuration: {check.stderr[-500:]}")
-        # The tracker store's table, once, before the replicas race to make it.
-        setup = subprocess.run([sys.executable, "-m", "channels.tracker_setup"],
-                               cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True)
-        if setup.returncode != 0:
-            raise RuntimeError(f"the tracker store could not be prepared: {setup.stderr[-800:]}")
-        rasa = [sys.executable, "-m", "channels.action_calls"]
         for n, port in enumerate(self.action_ports, 1):
             self._spawn(f"actions-{n}", [
                 sys.executable, "-m", "actions.server", "--actions", "actions",
                 "--port", str(port), "--logging-config-file", str(LOGGING_CONFIG),
             ])
             self.health[f"actions-{n}"] = f"http://127.0.0.1:{port}/health"
+        # The tracker store's table, once, before the replicas race to make it (while the
+        # action servers start).
+        setup = subprocess.run([sys.executable, "-m", "channels.tracker_setup"],
+                               cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True)
+        if setup.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"the tracker store could not be prepared: {setup.stderr[-800:]}")
+        rasa = [sys.executable, "-m", "channels.action_calls"]
         for n, port in enumerate(self.rasa_ports, 1):
             self._spawn(f"rasa-{n}", [
                 *rasa, "run",
