@@ -40,7 +40,7 @@ def heldout_messages(path: Path) -> list[str]:
     ]
 
 
-async def measure(model: str, repeat: int) -> None:
+async def measure(model: str, repeat: int, stories: Path) -> None:
     from rasa.core.agent import Agent  # Rasa's import is slow: only when measuring
     from rasa.utils.log_utils import configure_structlog
 
@@ -65,8 +65,8 @@ async def measure(model: str, repeat: int) -> None:
                 await agent.parse_message(text)
                 times.append((time.perf_counter() - t0) * 1000)
         print(f"{language}: {len(messages)} messages x {repeat}: parse {percentiles(times)}")
-    times = policy_times(agent, repeat)
-    print(f"policies: {len(times) // repeat} predictions (tests/stories) x {repeat}: "
+    times = policy_times(agent, repeat, stories)
+    print(f"policies: {len(times) // repeat} predictions ({stories.name}) x {repeat}: "
           f"{percentiles(times)}")
 
 
@@ -77,7 +77,7 @@ def percentiles(times: list[float]) -> str:
             f"{statistics.fmean(times):.1f} ms")
 
 
-def policy_times(agent: object, repeat: int) -> list[float]:
+def policy_times(agent: object, repeat: int, stories_path: Path) -> list[float]:
     """Milliseconds per policy prediction over the test stories' action steps."""
     from rasa.core.test import _create_data_generator
     from rasa.shared.core.events import ActionExecuted
@@ -86,7 +86,7 @@ def policy_times(agent: object, repeat: int) -> list[float]:
     processor = agent.processor  # type: ignore[attr-defined]
     domain = agent.domain  # type: ignore[attr-defined]
     with contextlib.redirect_stderr(io.StringIO()):  # Rasa's progress bar and story warnings
-        generator = _create_data_generator(str(ROOT / "tests/stories"), agent)
+        generator = _create_data_generator(str(stories_path), agent)
         stories = generator.generate_story_trackers()
     prefixes = []
     for story in stories:
@@ -109,9 +109,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default=str(ROOT / "models/prescreen.tar.gz"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--stories", type=Path, default=ROOT / "tests/stories",
+                        help="the stories whose action steps time the policies")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    asyncio.run(measure(args.model, args.repeat))
+    asyncio.run(measure(args.model, args.repeat, args.stories))
 
 
 if __name__ == "__main__":
