@@ -132,10 +132,13 @@ class _Shared:
 # What rasa-sdk and actions/ read from earlier events: their kinds and order (applied_events,
 # slots_to_validate, a session's slot events), names and values (slots, actions), a user
 # message's intent, channel and text (actions.session.asked_for, get_latest_input_channel).
-# Not read: an earlier message's intent ranking and response-selector rankings, and what the
-# bot said (the actions read the store and the latest message, never earlier replies).
+# Not read: an earlier message's intent ranking and response-selector rankings, what the bot
+# said (the actions read the store and the latest message, never earlier replies), and the
+# bookkeeping Rasa adds to every other event (its metadata: model and assistant ids; the policy
+# and confidence that chose an action).
 _DROPPED_PARSE_DATA = ("intent_ranking", "response_selector")
-_DROPPED_BOT = ("text", "data")
+_DROPPED_BOT = ("text", "data", "metadata")
+_DROPPED_OTHER = ("metadata", "policy", "confidence", "action_text", "hide_rule_turn")
 
 
 def slim_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,6 +154,8 @@ def slim_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             event = {**event, "parse_data": parse_data}
         elif kind == "bot":
             event = {k: v for k, v in event.items() if k not in _DROPPED_BOT}
+        elif kind != "user":
+            event = {k: v for k, v in event.items() if k not in _DROPPED_OTHER}
         slim.append(event)
     return slim
 
