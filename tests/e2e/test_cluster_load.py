@@ -18,9 +18,10 @@ to replica (n + the patient's number) mod 2. Then:
   ended as a lead, none for the others; and each outcome is at least as careful as the
   coordinator's (no false knockout).
 
-Two smaller checks use the same cluster: messages of one conversation sent to both replicas at
-the same moment are handled one after the other (the Redis lock store), and nginx spreads the
-REST channel's requests over both replicas.
+Smaller checks use the same cluster: messages of one conversation sent to both replicas at the
+same moment are handled one after the other (the Redis lock store); nginx spreads the REST
+channel's requests over both replicas; a chat session issued through nginx is carried on by
+either replica (the session key shared through Redis).
 
 The figures (turns, leads, time, messages per second, the CPU the replicas used, the tracker
 store's bytes and events per screening) are printed and written to results/cluster_load.txt;
@@ -398,3 +399,56 @@ def test_nginx_spreads_the_rest_channel_over_both_replicas(running: Running) -> 
             if " /webhooks/rest/webhook " in line}
     assert used == {url.removeprefix("http://") for url in running.cluster.replica_urls}
     assert sender not in log and "study" not in log  # the path only, never a patient's words
+
+
+def test_a_chat_session_from_one_replica_is_taken_by_the_other(running: Running) -> None:
+    """The study page's socket.io through nginx (sticky to one replica), and the session it was
+    issued presented to each replica directly: both carry it on, as they share the session key
+    (from Redis: SOCKETIO_SESSION_KEY is empty here). nginx passes the WebSocket upgrade too.
+
+    The client polls: python-engineio's WebSocket transport needs a newer aiohttp than Rasa's
+    pin; the upgrade is checked at the HTTP level instead (101 Switching Protocols)."""
+    import asyncio
+    import base64
+    import socket
+
+    import socketio
+
+    async def client(url: str) -> tuple[socketio.AsyncClient, asyncio.Queue, asyncio.Queue]:
+        sio = socketio.AsyncClient(reconnection=False)
+        confirmed: asyncio.Queue = asyncio.Queue()
+        uttered: asyncio.Queue = asyncio.Queue()
+        sio.on("session_confirm", confirmed.put)
+        sio.on("bot_uttered", uttered.put)
+        await sio.connect(url, socketio_path="/socket.io", transports=["polling"])
+        return sio, confirmed, uttered
+
+    async def scenario() -> tuple[dict, dict, list[str]]:
+        sio, confirmed, uttered = await client(running.cluster.public_url)
+        await sio.emit("session_request", {"session_id": None})
+        session = await asyncio.wait_for(confirmed.get(), 20)
+        await sio.emit("user_uttered", {"message": "hi", "session_id": session["session_id"]})
+        reply = await asyncio.wait_for(uttered.get(), 60)
+        await sio.disconnect()
+        carried = []
+        for url in running.cluster.replica_urls:
+            again, confirmed, _ = await client(url)
+            await again.emit("session_request", session)
+            carried.append((await asyncio.wait_for(confirmed.get(), 20))["session_id"])
+            await again.disconnect()
+        return session, reply, carried
+
+    session, reply, carried = asyncio.run(scenario())
+    assert reply.get("text")
+    assert carried == [session["session_id"]] * 2
+
+    port = running.cluster.rasa_port
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        key = base64.b64encode(os.urandom(16)).decode()
+        connection.sendall((
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode())
+        status = connection.recv(4096).split(b"\r\n", 1)[0]
+    assert status.startswith(b"HTTP/1.1 101"), status
