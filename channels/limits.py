@@ -12,8 +12,9 @@ and it costs microseconds where a 100 KB message through NLU cost 15 to 50 s.
 Settings (``.env``): ``MAX_MESSAGE_CHARS`` (1000), ``RATE_LIMIT_PER_SENDER`` (60),
 ``RATE_LIMIT_PER_ADDRESS`` (300) messages per ``RATE_LIMIT_WINDOW_SECONDS`` (60). The buckets
 live in this process, unless ``REDIS_URL`` is set (the cluster, ``make run-cluster``): then they
-are in Redis (:class:`RedisRateLimiter`, :mod:`channels.shared_state`), so that a sender whose
-messages a load balancer spreads over several Rasa replicas has one bucket, not one per replica.
+are in Redis (:class:`bot.ratelimit.RedisRateLimiter`), so that a sender whose messages a load
+balancer spreads over several Rasa replicas has one bucket, not one per replica. The buckets are
+:mod:`bot.ratelimit`'s, the study page's too.
 The conversation languages the kind replies are worded in are cached the same way.
 """
 
@@ -32,7 +33,21 @@ import yaml
 from rasa.core.channels.channel import UserMessage
 
 from bot.messages import DEFAULT_LANGUAGE, LOCALES_DIR, msg
-from channels.shared_state import RedisSettings, async_client
+from bot.ratelimit import (
+    Limiter,
+    RateLimiter,
+    RedisRateLimiter,
+    RedisSettings,
+    Verdict,
+    async_client,
+    rate_limiter,
+)
+
+# The buckets are bot.ratelimit's; named here too for the channels and their tests.
+__all__ = [
+    "Guard", "Limiter", "Limits", "RateLimiter", "RedisRateLimiter", "Verdict", "answer",
+    "clean_text", "client_address", "conversation_language", "rate_limiter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,132 +87,6 @@ class Limits:
             per_address=_positive_int(env, "RATE_LIMIT_PER_ADDRESS", cls.per_address),
             window_seconds=_positive_int(env, "RATE_LIMIT_WINDOW_SECONDS", cls.window_seconds),
         )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    allowed: bool
-    first_refusal: bool = False  # the first message refused since the key was last allowed
-    retry_after: int = 0  # when refused: seconds until the bucket has a message again
-
-
-class RateLimiter:
-    """Token buckets by key: ``limit`` messages at once, refilled at ``limit`` per ``window``.
-
-    A patient who taps answers quickly spends from the bucket and it refills as they read; a
-    script that floods empties it and is refused until it refills. Buckets that are full again
-    are dropped once there are many, so memory stays bounded by the keys active in one window.
-    """
-
-    def __init__(self, limit: int, window_seconds: float,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 50_000) -> None:
-        self.limit = float(limit)
-        self.rate = limit / window_seconds
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: dict[Any, tuple[float, float, bool]] = {}  # tokens, when, refused
-
-    def check(self, key: Any) -> Verdict:
-        now = self.clock()
-        tokens, then, refused = self._buckets.get(key, (self.limit, now, False))
-        tokens = min(self.limit, tokens + (now - then) * self.rate)
-        if tokens >= 1:
-            self._store(key, (tokens - 1, now, False))
-            return Verdict(True)
-        self._store(key, (tokens, now, True))
-        return Verdict(False, first_refusal=not refused)
-
-    def retry_after(self, key: Any) -> int:
-        tokens, _then, _refused = self._buckets.get(key, (self.limit, 0.0, False))
-        return max(1, int((1 - tokens) / self.rate + 0.999))
-
-    async def take(self, key: Any) -> Verdict:
-        """:meth:`check`, with ``retry_after`` when refused (the interface the Redis one has)."""
-        verdict = self.check(key)
-        if verdict.allowed:
-            return verdict
-        return Verdict(False, verdict.first_refusal, self.retry_after(key))
-
-    def _store(self, key: Any, value: tuple[float, float, bool]) -> None:
-        self._buckets[key] = value
-        if len(self._buckets) > self.max_keys:
-            now = self.clock()
-            self._buckets = {
-                k: v for k, v in self._buckets.items()
-                if v[0] + (now - v[1]) * self.rate < self.limit
-            }
-
-
-# One token bucket in a Redis hash, updated atomically: the tokens, when they were counted
-# (Redis's clock, so replicas whose clocks differ count alike) and whether the last message was
-# refused. A bucket left alone for a window is full again, so it expires then.
-_TAKE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local limit = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'when', 'refused')
-local tokens = tonumber(b[1]) or limit
-local before = tonumber(b[2]) or now
-local refused = b[3] == '1'
-tokens = math.min(limit, tokens + math.max(0, now - before) * rate)
-local allowed, first, retry = 0, 0, 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-  refused = false
-else
-  if not refused then first = 1 end
-  refused = true
-  retry = math.max(1, math.ceil((1 - tokens) / rate))
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'when', tostring(now),
-           'refused', refused and '1' or '0')
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return {allowed, first, retry}
-"""
-
-
-class RedisRateLimiter:
-    """:class:`RateLimiter`'s buckets in Redis, shared by every Rasa replica.
-
-    Keys are ``<prefix>:rate:<name>:<digest>`` (no patient's id or address in the clear: see
-    :mod:`channels.shared_state`). When Redis cannot be reached the message is let through and
-    a warning logged: a patient is never refused because the limiter is down (the lock store
-    on the same Redis stops the turn anyway, with Rasa's own error).
-    """
-
-    def __init__(self, limit: int, window_seconds: float, settings: RedisSettings,
-                 name: str) -> None:
-        self.limit = limit
-        self.rate = limit / window_seconds
-        self.ttl = int(window_seconds) + 1
-        self.settings = settings
-        self.name = name
-
-    async def take(self, key: Any) -> Verdict:
-        client = async_client(self.settings)
-        try:
-            allowed, first, retry = await client.eval(
-                _TAKE, 1, self.settings.key(f"rate:{self.name}", key),
-                self.limit, repr(self.rate), self.ttl,
-            )
-        except Exception as error:  # noqa: BLE001 - fail open, say so
-            logger.warning("the shared rate limiter is unavailable: %s", type(error).__name__)
-            return Verdict(True)
-        return Verdict(bool(allowed), bool(first), int(retry))
-
-
-Limiter = RateLimiter | RedisRateLimiter
-
-
-def rate_limiter(limit: int, window_seconds: float, name: str,
-                 settings: RedisSettings | None = None) -> Limiter:
-    """In Redis when the cluster's ``REDIS_URL`` is set, else in this process."""
-    settings = settings or RedisSettings.from_env()
-    if settings is None:
-        return RateLimiter(limit, window_seconds)
-    return RedisRateLimiter(limit, window_seconds, settings, name)
 
 
 @lru_cache(maxsize=1)

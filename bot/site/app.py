@@ -7,8 +7,14 @@ any other origin, and its Content-Security-Policy says so to the browser.
 
 The page also takes, without the chat, the listing's contact form and its sign-up for news of
 other trials: same-origin form posts with a CSRF token (Flask-WTF, in the page's session
-cookie), a rate limit per client address, and the chat's validators and consent records
-(:mod:`bot.site.forms`). A form with a problem comes back with every typed value kept.
+cookie), a rate limit per client address (:mod:`bot.ratelimit`, shared through Redis when
+``REDIS_URL`` is set), and the chat's validators and consent records (:mod:`bot.site.forms`). A
+form with a problem comes back with every typed value kept.
+
+Behind a reverse proxy the client address is the proxy's: ``TRUSTED_PROXIES`` (default 0) is
+how many proxies in front of the site set ``X-Forwarded-For`` (werkzeug's ``ProxyFix``); the
+address is read from that header only then, and only that many hops back, so a client cannot
+choose its own bucket by sending the header itself.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import consent, leads
 from bot.files import generated_secret
 from bot.messages import msg
 from bot.protocol import Protocol, get_protocol, trials_dir
+from bot.ratelimit import rate_limiter
 from bot.settings import PROJECT_ROOT
 from bot.site.content import (
     greeting_payload,
@@ -47,7 +55,7 @@ from bot.site.content import (
     trial_page,
     widget_strings,
 )
-from bot.site.forms import RateLimiter, Submitted, read_contact_form, read_signup_form
+from bot.site.forms import Submitted, read_contact_form, read_signup_form
 from bot.site.notes import init_app as init_notes
 
 log = logging.getLogger(__name__)
@@ -68,10 +76,26 @@ DEFAULTS: dict[str, Any] = {
     # refilled over FORM_WINDOW_SECONDS.
     "FORM_LIMIT": 5,
     "FORM_WINDOW_SECONDS": 600,
+    # Proxies in front of the site that set X-Forwarded-For. None: TRUSTED_PROXIES, else 0.
+    "TRUSTED_PROXIES": None,
 }
 SESSION_COOKIE = "prescreen_site"
 SENT = ("contact", "contact_spooled", "signup")
 _TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def trusted_proxies(configured: Any = None) -> int:
+    """How many proxies' ``X-Forwarded-For`` hops to trust: ``configured``, else
+    ``TRUSTED_PROXIES``, else 0 (the socket's peer is the client)."""
+    raw = str(configured if configured is not None else os.environ.get("TRUSTED_PROXIES", ""))
+    raw = raw.strip() or "0"
+    try:
+        count = int(raw)
+    except ValueError as error:
+        raise ValueError(f"TRUSTED_PROXIES must be a whole number, not {raw!r}") from error
+    if count < 0:
+        raise ValueError("TRUSTED_PROXIES cannot be negative")
+    return count
 
 
 class SiteError(RuntimeError):
@@ -94,7 +118,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=16 * 1024,
     )
     CSRFProtect(app)
-    limiter = RateLimiter(int(app.config["FORM_LIMIT"]), float(app.config["FORM_WINDOW_SECONDS"]))
+    proxies = trusted_proxies(app.config["TRUSTED_PROXIES"])
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+    limiter = rate_limiter(int(app.config["FORM_LIMIT"]), float(app.config["FORM_WINDOW_SECONDS"]),
+                           "site_form")
     init_notes(app)  # readers' private notes and their passcode links (bot/site/notes.py)
     vendor = Path(app.config["VENDOR_DIR"])
     if not (vendor / SOCKET_IO_CLIENT).is_file():

@@ -10,8 +10,6 @@ version is recorded (:mod:`bot.consent`).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -92,32 +90,3 @@ def read_signup_form(form: Mapping[str, str]) -> Submitted:
         submitted.errors["consent"] = "form_consent_required"
     submitted.email = email if submitted.ok else None
     return submitted
-
-
-class RateLimiter:
-    """Token buckets by client address: ``limit`` posts at once, refilled at ``limit`` per
-    ``window_seconds``, for the page's forms. One per process (waitress's threads share it); a
-    site with several replicas limits at its proxy too."""
-
-    def __init__(self, limit: int, window_seconds: float,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
-        self.limit = float(limit)
-        self.rate = limit / window_seconds
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        with self._lock:
-            now = self.clock()
-            tokens, then = self._buckets.get(key, (self.limit, now))
-            tokens = min(self.limit, tokens + (now - then) * self.rate)
-            allowed = tokens >= 1
-            self._buckets[key] = (tokens - 1 if allowed else tokens, now)
-            if len(self._buckets) > self.max_keys:  # forget the buckets that are full again
-                self._buckets = {
-                    k: v for k, v in self._buckets.items()
-                    if v[0] + (now - v[1]) * self.rate < self.limit
-                }
-            return allowed

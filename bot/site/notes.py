@@ -11,7 +11,8 @@ server sees nothing of them until the reader shares. Then:
   or locked, 403); ``POST`` with the passcode shows the notes, escaped, or refuses (403) and
   counts the try (:mod:`bot.notes_store` locks the share after five).
 
-The rate limits live in this process (one ``python -m bot site`` per host), like the channels'.
+The rate limits are :mod:`bot.ratelimit`'s, the channels' own: in this process, or in Redis when
+``REDIS_URL`` is set (the cluster), so that site replicas count an address together.
 Nothing of a note, a passcode or a token is logged: an unexpected error is logged by its type and
 stack only (:func:`bot.logs.private_traceback`).
 """
@@ -20,9 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from bot import notes_store
 from bot.files import generated_secret
 from bot.logs import private_traceback
 from bot.notes_store import NotesError, Outcome
+from bot.ratelimit import Limiter, rate_limiter
 from bot.settings import PROJECT_ROOT, load_settings
 from bot.site.content import LOCALES_DIR, text
 
@@ -51,40 +50,6 @@ STATUS = {
     Outcome.READY: 200, Outcome.SHOWN: 200, Outcome.WRONG: 403, Outcome.LOCKED: 403,
     Outcome.BUSY: 429, Outcome.EXPIRED: 410, Outcome.UNKNOWN: 404,
 }
-
-
-class RateLimiter:
-    """Token buckets by address: ``limit`` at once, refilled at ``limit`` per ``window``.
-
-    The same rule as the channels' limiter (``channels/limits.py``, which ``bot/`` cannot import:
-    it needs Rasa); buckets that are full again are dropped once there are many.
-    """
-
-    def __init__(self, limit: int, window_seconds: float,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 50_000) -> None:
-        self.limit = float(limit)
-        self.rate = limit / window_seconds
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        with self._lock:
-            now = self.clock()
-            tokens, then = self._buckets.get(key, (self.limit, now))
-            tokens = min(self.limit, tokens + (now - then) * self.rate)
-            allowed = tokens >= 1
-            self._buckets[key] = (tokens - 1 if allowed else tokens, now)
-            if len(self._buckets) > self.max_keys:
-                self._buckets = {k: v for k, v in self._buckets.items()
-                                 if v[0] + (now - v[1]) * self.rate < self.limit}
-            return allowed
-
-    def retry_after(self, key: str) -> int:
-        with self._lock:
-            tokens, _then = self._buckets.get(key, (self.limit, 0.0))
-        return max(1, int((1 - tokens) / self.rate + 0.999))
 
 
 def site_secret_key(path: Path = SECRET_FILE) -> str:
@@ -113,8 +78,8 @@ def init_app(app: Flask) -> None:
         # raising the limit for a share of notes.
         csrf.exempt(bp)
     app.extensions["notes_limits"] = {
-        "share": RateLimiter(SHARES_PER_HOUR, 3600),
-        "passcode": RateLimiter(PASSCODE_TRIES_PER_10_MIN, 600),
+        "share": rate_limiter(SHARES_PER_HOUR, 3600, "notes_share"),
+        "passcode": rate_limiter(PASSCODE_TRIES_PER_10_MIN, 600, "notes_passcode"),
     }
     app.register_blueprint(bp)
     app.add_template_global(notes_config, "notes_config")
@@ -127,7 +92,7 @@ def _secret_key() -> None:
         current_app.secret_key = site_secret_key()
 
 
-def _limit(kind: str) -> RateLimiter:
+def _limit(kind: str) -> Limiter:
     return current_app.extensions["notes_limits"][kind]
 
 
@@ -239,9 +204,10 @@ def share() -> Any:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except ValidationError:
         return _json_error("notes_form_expired", 400, language)
-    if not _limit("share").allow(_address()):
+    verdict = _limit("share").check(_address())
+    if not verdict.allowed:
         response, status = _json_error("notes_rate_limited", 429, language)
-        response.headers["Retry-After"] = str(_limit("share").retry_after(_address()))
+        response.headers["Retry-After"] = str(verdict.retry_after)
         return response, status
     if not isinstance(body, dict):
         return _json_error("notes_share_failed", 400, language)
@@ -280,10 +246,11 @@ def show(token: str) -> Any:
     except ValidationError:
         return _page(token, notes_store.look_up(token), language, problem="notes_form_expired",
                      status=400)
-    if not _limit("passcode").allow(_address()):
+    verdict = _limit("passcode").check(_address())
+    if not verdict.allowed:
         response = Response(_render(token, notes_store.look_up(token), language,
                                     problem="notes_page_rate_limited"), status=429)
-        response.headers["Retry-After"] = str(_limit("passcode").retry_after(_address()))
+        response.headers["Retry-After"] = str(verdict.retry_after)
         return response
     opened = notes_store.open_share(token, request.form.get("passcode", ""))
     problem = {Outcome.WRONG: "notes_page_wrong", Outcome.BUSY: "notes_page_busy"}.get(

@@ -24,8 +24,8 @@ from bot.protocol import (
     parse_protocol,
     site_contact_problems,
 )
+from bot.ratelimit import RateLimiter
 from bot.site.app import create_app
-from bot.site.forms import RateLimiter
 
 TRIAL = "NCT06675422"
 TRIAL_FILE = Path(__file__).resolve().parents[2] / "trials" / f"{TRIAL}.yml"

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from bot import crypto, notes_store
 from bot.db import dispose_all, session_scope
 from bot.models import NoteShare, utcnow
-from bot.site import notes as site_notes
+from bot.ratelimit import RateLimiter
 from bot.site.app import create_app
 from bot.site.content import text
 from tests.site.test_site_page import Elements
@@ -251,7 +251,7 @@ def test_links_are_rate_limited_per_address(client):
 
 def test_the_rate_limiter_refills_over_its_window():
     now = [0.0]
-    limiter = site_notes.RateLimiter(3, 60, clock=lambda: now[0])
+    limiter = RateLimiter(3, 60, clock=lambda: now[0])
     assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
     assert limiter.retry_after("a") == 20 and limiter.allow("b")
     now[0] = 20.0
