@@ -15,7 +15,7 @@ from bot.console.params import choice, day_range, page_number, parse_day
 from bot.console.review import load_review
 from bot.db import session_scope
 from bot.funnel import known_values
-from bot.models import AnswerRow, Lead, Screening
+from bot.models import AnswerRow, Lead, Screening, ScreeningStatus
 
 bp = Blueprint("screenings", __name__)
 
@@ -63,6 +63,9 @@ def screenings() -> ResponseReturnValue:
                 if s.last_question_id else "",
                 "lead_id": lead_id,
                 "answered": answered_count,
+                # A contact-form lead's row (the study page's form): no question was asked and
+                # there is no conversation, so neither answers nor a transcript to open.
+                "pre_screened": s.status != ScreeningStatus.NOT_SCREENED,
             }
             for s, lead_id, answered_count in db.execute(
                 one_page(query.order_by(Screening.started_at.desc(), Screening.id), page, PER_PAGE)
