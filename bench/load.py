@@ -401,12 +401,12 @@ def bench_env(base: Path, db_url: str) -> dict[str, str]:
     }
 
 
-def start_stock(base: Path) -> System:
-    """Stock Rasa (bench.stock): trained if its cache has no model for today's data, started
-    from its venv with its own action server."""
+def start_stock(base: Path, revision: str) -> System:
+    """Stock Rasa (bench.stock): trained if its cache has no model for the domain and data of
+    ``revision``, started from its venv with its own action server."""
     from bench import stock
 
-    prepared = stock.prepare(base / "stock-prepare.log")
+    prepared = stock.prepare(base / "stock-prepare.log", revision)
     rasa_port, action_port = free_port(), free_port()
     db_url = f"sqlite:///{base / 'prescreen.db'}"
     env = rasa_environment(rasa_port, action_port, bench_env(base, db_url))
@@ -432,7 +432,8 @@ def start_stock(base: Path) -> System:
             "(pip's picks); rasa init's config.yml; Rasa's own REST channel and SQL tracker "
             "store (SQLite); `rasa run actions` from the stock venv running this project's "
             "actions",
-            f"stock training from scratch: {prepared.train_seconds:.0f} s "
+            f"stock trained on domain.yml and data/ of {revision}; from scratch in "
+            f"{prepared.train_seconds:.0f} s "
             f"(trained {prepared.trained_at}, load average then {prepared.load})",
         ],
     )
@@ -461,6 +462,7 @@ class Results:
     sweep: dict[int, dict[str, Any]] = field(default_factory=dict)
     realistic: dict[str, Any] = field(default_factory=dict)
     memory_mb: dict[str, float] = field(default_factory=dict)
+    load_at_start: str = ""  # the machine's load average when this system's measuring began
 
 
 def nth_answer(runs: Sequence[Played], n: int) -> float:
@@ -498,7 +500,8 @@ async def run_alone(client: Client, system: System, patients: Sequence[sim.Patie
 
 
 async def run_system(system: System, modes: Sequence[str], args: argparse.Namespace) -> Results:
-    results = Results(system.name, system.notes, system.start_seconds)
+    results = Results(system.name, system.notes, system.start_seconds,
+                      load_at_start=" ".join(f"{x:.2f}" for x in os.getloadavg()))
     patients = bench_patients(args.patients_mix.split(","))
     reader = sim.Reader(sim.get_protocol(sim.TRIAL))
     rng = random.Random(args.seed)
@@ -534,6 +537,7 @@ def report(all_results: Sequence[Results], args: argparse.Namespace) -> str:
     out = [machine_line()]
     for r in all_results:
         out += [f"{r.system}: {note}" for note in r.notes]
+        out.append(f"{r.system}: load average {r.load_at_start} when its measuring began")
         if r.start_seconds is not None:
             out.append(f"{r.system}: start to answering (processes and model): "
                        f"{r.start_seconds:.1f} s")
@@ -598,7 +602,7 @@ def machine_line() -> str:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
             f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M %Z')}, "
-            f"load average {load} at the start")
+            f"load average {load} now")
 
 
 # ---- the command -------------------------------------------------------------------------------
@@ -617,6 +621,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="comma-separated: alone, sweep, realistic")
     parser.add_argument("--stock", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure stock Rasa (bench/stock.py)")
+    parser.add_argument("--stock-revision", default="HEAD",
+                        help="the commit whose domain.yml and data/ stock is trained on (a "
+                        "model for it may be cached; default HEAD)")
     parser.add_argument("--target", help="an already running deployment's base URL: load it "
                         "instead of starting this project")
     parser.add_argument("--token", default=os.environ.get("REST_CHANNEL_TOKEN"),
@@ -650,9 +657,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def measure(start: Callable[[], System], args: argparse.Namespace) -> Results:
     system = await asyncio.to_thread(start)
     try:
-        return await run_system(system, args.modes, args)
+        results = await run_system(system, args.modes, args)
     finally:
         await asyncio.to_thread(system.stop)
+    print(report([results], args), file=sys.stderr)  # each system's figures as soon as it ends
+    return results
 
 
 async def main_async(args: argparse.Namespace) -> list[Results]:
@@ -671,7 +680,8 @@ async def main_async(args: argparse.Namespace) -> list[Results]:
             results.append(await measure(lambda: start_project(base / "project", model), args))
         if args.stock:
             (base / "stock").mkdir()
-            results.append(await measure(lambda: start_stock(base / "stock"), args))
+            results.append(await measure(lambda: start_stock(base / "stock", args.stock_revision),
+                                         args))
     return results
 
 
