@@ -20,7 +20,7 @@ The model is cached under ``var/bench/stock/models`` by a hash of config, domain
 second run does not retrain; the training time of the run that trained it is kept beside it.
 Training runs at ``nice -n 10`` under ``/tmp/stock.lock`` (one stock training at a time).
 
-    .venv/bin/python -m bench.stock prepare   # venv, project, model (background-friendly)
+    .venv/bin/python -m bench.stock prepare [--revision HEAD]   # venv, project, model
 """
 
 from __future__ import annotations
@@ -255,20 +255,23 @@ class StockServices(Services):
         return self
 
 
-def prepare(log: Path | None = None) -> StockModel:
-    """Everything stock needs, under the lock: venv, project folder, model."""
+def prepare(log: Path | None = None, revision: str = "HEAD") -> StockModel:
+    """Everything stock needs, under the lock: venv, project folder (domain and data as
+    committed at ``revision``), model."""
     log = log or BENCH_DIR / "stock-prepare.log"
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     with stock_lock():
         build_venv(log)
-        return train(write_project(), log)
+        return train(write_project(revision), log)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["prepare"])
-    parser.parse_args()
-    model = prepare()
+    parser.add_argument("--revision", default="HEAD",
+                        help="train on domain.yml and data/ as committed here (default HEAD)")
+    args = parser.parse_args()
+    model = prepare(revision=args.revision)
     print(f"stock model {model.path} (trained in {model.train_seconds:.0f} s on "
           f"{model.trained_at}, load {model.load}); {versions()}", file=sys.stderr)
 
