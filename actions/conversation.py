@@ -42,8 +42,6 @@ def faq_topic(message: dict) -> str | None:
     intent, as config.yml names it, or ``default``).
     """
     intent = message.get("intent") or {}
-    if (intent.get("name") or "").startswith("faq_"):  # TEMPORARY (H7): a model from before faq/
-        return intent["name"].removeprefix("faq_")
     if (intent.get("name") or "") != FAQ_INTENT:
         return None
     selector = message.get("response_selector") or {}
