@@ -18,6 +18,9 @@ import time
 from typing import Any
 
 log = logging.getLogger(__name__)
+# Its own level: `rasa run` raises the root logger's after the model loads, and this one line a
+# start is what says the warm-up ran (tests/e2e/test_rasa_warm_up.py reads it).
+log.setLevel(logging.INFO)
 
 WARM_UP_TEXTS = ("hello", "你好，我想了解这个研究")
 _installed = False
