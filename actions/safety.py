@@ -10,11 +10,22 @@ from bot import screenings
 from bot.messages import msg
 from bot.safety import mentions_crisis
 
+# Where a rule answers the crisis intent with action_crisis_help (data/rules/interruptions.yml).
+# In any other form (contact details, the opt-in) the form has priority over rules, so its
+# validation is the only place the patient can be given help.
+_CRISIS_RULE_LOOPS = (None, "screening_form")
+
 
 def crisis_message(tracker: Tracker) -> bool:
-    """A message that says the patient may harm themselves, which NLU did not read as such."""
+    """A message that says the patient may harm themselves, and that no crisis rule answers.
+
+    Either NLU did not read it as a crisis (the words say so all the same), or NLU did but the
+    conversation is inside a form that no crisis rule covers.
+    """
     intent = (tracker.latest_message.get("intent") or {}).get("name")
-    return intent != "express_crisis" and mentions_crisis(typed_text(tracker))
+    if intent == "express_crisis":
+        return tracker.active_loop_name not in _CRISIS_RULE_LOOPS
+    return mentions_crisis(typed_text(tracker))
 
 
 async def crisis_safety_net(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:

@@ -427,6 +427,16 @@ async def test_crisis_words_in_an_answer_show_help_once(database_url):
     assert stored_answers()["diagnosis"].value == "yes"
 
 
+@pytest.mark.parametrize("text", ["I want to end my life", "I can't go on like this"])
+async def test_crisis_read_by_nlu_in_the_contact_form_gets_help(database_url, text):
+    # No crisis rule runs inside the contact form (the form has priority): its validation shows
+    # the help, even for words the crisis phrases do not list.
+    state = contact_state("last_name", text)
+    state["latest_message"]["intent"] = {"name": "express_crisis", "confidence": 0.91}
+    _, messages = await run(ValidateContactForm(), state)
+    assert "Your safety matters most" in messages[0]["text"]
+
+
 async def test_a_surname_that_looks_like_a_command_is_still_a_surname(database_url):
     state = contact_state("last_name", "Console")
     state["latest_message"]["intent"] = {"name": "stop", "confidence": 0.53}
