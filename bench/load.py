@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -59,6 +60,7 @@ import aiohttp
 
 from bot.deploy.credentials import write_credentials
 from bot.deploy.services import Services, free_port, latest_model, rasa_environment, wait_for_http
+from bot.messages import msg
 from bot.settings import PROJECT_ROOT
 
 # The e2e suite's patients: tests/ is not a package on the path of `python -m bench.load` alone.
@@ -97,6 +99,9 @@ class Tally:
     latencies: list[float] = field(default_factory=list)  # ms per answered message
     errors: int = 0  # HTTP status not 200, timeouts, refused connections
     diverged: int = 0  # a reply other than the recording's: the screening is abandoned
+    # The action-call guard's kind reply (``action_failed``): an action call failed or timed
+    # out (channels/action_calls.py, ACTION_CALL_TIMEOUT); the screening is abandoned too.
+    action_failed: int = 0
     screenings: int = 0  # screenings played to their last message
     seconds: float = 0.0
     error_kinds: dict[str, int] = field(default_factory=dict)
@@ -109,18 +114,26 @@ class Tally:
     def messages(self) -> int:
         return len(self.latencies)
 
-    def row(self) -> dict[str, Any]:
+    def row(self, messages_per_screening: float | None = None) -> dict[str, Any]:
+        """The figures; with ``messages_per_screening`` (the mix's mean), screenings per minute
+        are derived from messages/s, not counted: a step shorter than a screening completes
+        few of them, and would read near zero whatever the throughput."""
         per_second = self.messages / self.seconds if self.seconds else math.nan
+        if messages_per_screening:
+            per_minute = per_second * 60 / messages_per_screening
+        else:
+            per_minute = self.screenings / self.seconds * 60 if self.seconds else math.nan
         return {
             "messages": self.messages,
             "msg_per_s": round(per_second, 1),
-            "screenings_per_min": round(self.screenings / self.seconds * 60, 1)
-            if self.seconds else math.nan,
+            "screenings_per_min": round(per_minute, 1),
+            "screenings_completed": self.screenings,
             "p50_ms": round(percentile(self.latencies, 50), 1),
             "p95_ms": round(percentile(self.latencies, 95), 1),
             "p99_ms": round(percentile(self.latencies, 99), 1),
             "errors": self.errors,
             "diverged": self.diverged,
+            "action_failed": self.action_failed,
             "error_kinds": dict(self.error_kinds),
         }
 
@@ -218,6 +231,15 @@ def prompt_key(reader: sim.Reader, replies: Sequence[dict]) -> str:
     return f"{prompt.kind}:{prompt.question.id}" if prompt.question else prompt.kind
 
 
+ACTION_FAILED = frozenset(msg("action_failed", lang).strip() for lang in ("en", "zh"))
+
+
+def is_action_failed(replies: Sequence[dict]) -> bool:
+    """The action-call guard's kind reply ("please send that again"), in either language:
+    an action call failed or timed out, which overload causes; not a divergence of the bot."""
+    return any((r.get("text") or "").strip() in ACTION_FAILED for r in replies)
+
+
 def bench_patients(ids: Sequence[str] = MIX) -> list[sim.Patient]:
     by_id = {p.id: p for p in sim.load_patients()}
     missing = [i for i in ids if i not in by_id]
@@ -283,7 +305,10 @@ async def replay(client: Client, script: Script, sender: str, reader: sim.Reader
             return
         tally.latencies.append(ms)
         if prompt_key(reader, replies) != expected:
-            tally.diverged += 1
+            if is_action_failed(replies):
+                tally.action_failed += 1
+            else:
+                tally.diverged += 1
             return
     tally.screenings += 1
 
@@ -433,8 +458,11 @@ def start_stock(base: Path, revision: str) -> System:
             "store (SQLite); `rasa run actions` from the stock venv running this project's "
             "actions",
             f"stock trained on domain.yml and data/ of {revision}; from scratch in "
-            f"{prepared.train_seconds:.0f} s "
-            f"(trained {prepared.trained_at}, load average then {prepared.load})",
+            f"{prepared.train_seconds:.0f} s at nice 10 "
+            + ("in this run" if prepared.fresh else "(cached: not this run's)")
+            + f" (trained {prepared.trained_at}, load average then {prepared.load})",
+            f"stock model load: {time.monotonic() - started:.1f} s from starting both servers "
+            "to /status answering (Rasa's own server, --enable-api)",
         ],
     )
 
@@ -463,6 +491,8 @@ class Results:
     realistic: dict[str, Any] = field(default_factory=dict)
     memory_mb: dict[str, float] = field(default_factory=dict)
     load_at_start: str = ""  # the machine's load average when this system's measuring began
+    messages_per_screening: float = math.nan  # the mix's mean, recorded alone
+    timings: list[str] = field(default_factory=list)  # training and load, this run's
 
 
 def nth_answer(runs: Sequence[Played], n: int) -> float:
@@ -484,8 +514,8 @@ async def run_alone(client: Client, system: System, patients: Sequence[sim.Patie
     seconds = time.monotonic() - start
     latencies = [ms for r in runs for ms in r.latencies]
     scripts = [r.script for r in runs[:len(patients)] if r.error is None]
-    tally = Tally(latencies, sum(r.error is not None for r in runs), 0,
-                  sum(r.error is None for r in runs), seconds)
+    tally = Tally(latencies=latencies, errors=sum(r.error is not None for r in runs),
+                  screenings=sum(r.error is None for r in runs), seconds=seconds)
     row = tally.row()
     row.update({
         "answer_2_ms": round(nth_answer(runs, 2), 1),
@@ -499,35 +529,129 @@ async def run_alone(client: Client, system: System, patients: Sequence[sim.Patie
     return row, scripts
 
 
-async def run_system(system: System, modes: Sequence[str], args: argparse.Namespace) -> Results:
-    results = Results(system.name, system.notes, system.start_seconds,
-                      load_at_start=" ".join(f"{x:.2f}" for x in os.getloadavg()))
-    patients = bench_patients(args.patients_mix.split(","))
-    reader = sim.Reader(sim.get_protocol(sim.TRIAL))
+@dataclass
+class Runner:
+    """One running system under measurement: its client, its recorded screenings, its figures."""
+
+    system: System
+    client: Client
+    results: Results
+    scripts: list[Script] = field(default_factory=list)
+
+    @property
+    def messages_per_screening(self) -> float:
+        """The mix's mean screening length: the load steps play the mix in turn."""
+        return statistics.mean(len(s.messages) for s in self.scripts)
+
+
+async def record(runner: Runner, patients: Sequence[sim.Patient], reader: sim.Reader,
+                 args: argparse.Namespace) -> None:
+    """Warm-up, then every patient alone (the ``alone`` figures), recording the screenings."""
+    system, client = runner.system, runner.client
+    runner.results.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    # Warm-up: a first screening pays for lazy imports and caches on both sides.
+    await play_alone(client, patients[0], f"bench-warmup-{secrets.token_hex(3)}", reader, None)
+    alone, scripts = await run_alone(client, system, patients, reader,
+                                     args.alone_rounds if "alone" in args.modes else 1)
+    if not scripts:
+        raise RuntimeError(f"{system.name}: no screening could be recorded: "
+                           f"{alone['simulator_errors']}")
+    runner.results.alone, runner.scripts = alone, scripts
+    runner.results.messages_per_screening = round(runner.messages_per_screening, 1)
+
+
+def turns(runners: Sequence[Runner], step: int) -> list[Runner]:
+    """Who goes first at a step: the given order at even steps, reversed at odd ones, so
+    neither system always meets the machine the other has just warmed (or loaded)."""
+    return list(runners) if step % 2 == 0 else list(reversed(runners))
+
+
+async def interleave(runners: Sequence[Runner], reader: sim.Reader,
+                     args: argparse.Namespace) -> None:
+    """The load modes, every level run by each system back to back (alternating who goes
+    first), so both see the same machine within seconds of each other."""
     rng = random.Random(args.seed)
-    async with Client(system.base_url, system.token) as client:
-        # Warm-up: a first screening pays for lazy imports and caches on both sides.
-        await play_alone(client, patients[0], f"bench-warmup-{secrets.token_hex(3)}", reader, None)
-        results.alone, scripts = await run_alone(client, system, patients, reader,
-                                                 args.alone_rounds if "alone" in modes else 1)
-        if not scripts:
-            raise RuntimeError(f"{system.name}: no screening could be recorded: "
-                               f"{results.alone['simulator_errors']}")
-        if "sweep" in modes:
-            for level in args.sweep:
-                tally = await load_step(client, scripts, reader, level, args.step_seconds,
-                                        f"sweep{level}")
-                results.sweep[level] = tally.row()
-                print(f"  {system.name} sweep {level}: {tally.row()['msg_per_s']} msg/s",
-                      file=sys.stderr)
-        if "realistic" in modes:
-            low, high = args.pause
-            tally = await load_step(client, scripts, reader, args.patients,
+    step = 0
+    if "sweep" in args.modes:
+        for level in args.sweep:
+            for runner in turns(runners, step):
+                tally = await load_step(runner.client, runner.scripts, reader, level,
+                                        args.step_seconds, f"sweep{level}")
+                row = tally.row(runner.messages_per_screening)
+                row["load"] = round(os.getloadavg()[0], 2)
+                row["first"] = turns(runners, step)[0].system.name
+                runner.results.sweep[level] = row
+            print("  sweep " + str(level) + ": " + ", ".join(
+                f"{r.system.name} {r.results.sweep[level]['msg_per_s']} msg/s"
+                for r in runners) + ratio_text(runners, level), file=sys.stderr)
+            step += 1
+    if "realistic" in args.modes:
+        low, high = args.pause
+        for runner in turns(runners, step):
+            tally = await load_step(runner.client, runner.scripts, reader, args.patients,
                                     args.realistic_seconds, "real",
                                     pause=lambda: rng.uniform(low, high))
-            results.realistic = tally.row()
-    results.memory_mb = system.memory()
-    return results
+            row = tally.row(runner.messages_per_screening)
+            row["load"] = round(os.getloadavg()[0], 2)
+            runner.results.realistic = row
+
+
+def ratio_text(runners: Sequence[Runner], level: int) -> str:
+    by = {r.system.name: r.results.sweep[level]["msg_per_s"] for r in runners}
+    ours = by.get("project", by.get("target"))
+    if ours is None or not by.get("stock"):
+        return ""
+    return f", ratio {ours / by['stock']:.2f}x"
+
+
+async def start_all(starts: Sequence[Callable[[], System]]) -> list[System]:
+    """Each system started in turn (so each start time is its own, not two loads at once), all
+    left running: the load modes then alternate between them."""
+    systems: list[System] = []
+    try:
+        for start in starts:
+            systems.append(await asyncio.to_thread(start))
+    except BaseException:
+        for system in systems:
+            await asyncio.to_thread(system.stop)
+        raise
+    return systems
+
+
+async def run_systems(systems: Sequence[System], args: argparse.Namespace) -> list[Results]:
+    patients = bench_patients(args.patients_mix.split(","))
+    reader = sim.Reader(sim.get_protocol(sim.TRIAL))
+    async with contextlib.AsyncExitStack() as stack:
+        runners = [Runner(s, await stack.enter_async_context(Client(s.base_url, s.token)),
+                          Results(s.name, s.notes, s.start_seconds)) for s in systems]
+        for runner in runners:
+            await record(runner, patients, reader, args)
+            print(f"  {runner.system.name} alone: {runner.results.alone['msg_per_s']} msg/s",
+                  file=sys.stderr)
+        await interleave(runners, reader, args)
+    for runner in runners:
+        runner.results.memory_mb = runner.system.memory()
+    return [r.results for r in runners]
+
+
+def time_training(args: argparse.Namespace, base: Path) -> list[str]:
+    """This project's training from scratch and its model's load (bench/train_time.py, H1's),
+    measured in this run before the stacks start, so no load step competes with them."""
+    from bench import train_time
+
+    lines = []
+    work = base / "train-time"
+    work.mkdir()
+    load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.train:
+        seconds, model = train_time.train(PROJECT_ROOT / "config.yml", work)
+        lines.append(f"project: training from scratch (bench/train_time.py, config.yml, HEAD's "
+                     f"work tree): {seconds:.1f} s (load average {load_avg} at its start)")
+    model = args.model or latest_model()
+    status, first_parse = train_time.load(model.resolve(), work)
+    lines.append(f"project: model load ({model.name}, Rasa server alone): /status answers after "
+                 f"{status:.1f} s, first parse after {first_parse:.1f} s")
+    return lines
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -536,11 +660,13 @@ async def run_system(system: System, modes: Sequence[str], args: argparse.Namesp
 def report(all_results: Sequence[Results], args: argparse.Namespace) -> str:
     out = [machine_line()]
     for r in all_results:
+        out += r.timings
+    for r in all_results:
         out += [f"{r.system}: {note}" for note in r.notes]
         out.append(f"{r.system}: load average {r.load_at_start} when its measuring began")
         if r.start_seconds is not None:
-            out.append(f"{r.system}: start to answering (processes and model): "
-                       f"{r.start_seconds:.1f} s")
+            out.append(f"{r.system}: start to answering (both servers, model loaded, "
+                       f"started one after the other): {r.start_seconds:.1f} s")
     names = [r.system for r in all_results]
     by = {r.system: r for r in all_results}
     if all(r.alone for r in all_results) and "alone" in args.modes:
@@ -556,6 +682,11 @@ def report(all_results: Sequence[Results], args: argparse.Namespace) -> str:
             if r.alone["simulator_errors"]:
                 out.append(f"{r.system}: screenings that ended early: "
                            f"{'; '.join(r.alone['simulator_errors'])}")
+    mean = {r.system: r.messages_per_screening for r in all_results}
+    derived = ("scr/min = msg/s x 60 / the mix's mean messages per screening ("
+               + ", ".join(f"{n} {mean[n]:.1f}" for n in names) + "): derived, not counted")
+    ours = next((n for n in names if n in ("project", "target")), None)
+    compare = ours is not None and "stock" in names
     if all(r.sweep for r in all_results):
         rows = []
         for level in args.sweep:
@@ -563,26 +694,40 @@ def report(all_results: Sequence[Results], args: argparse.Namespace) -> str:
             for n in names:
                 s = by[n].sweep[level]
                 row += [s["msg_per_s"], s["screenings_per_min"], s["p50_ms"], s["p95_ms"],
-                        s["p99_ms"], s["errors"] + s["diverged"]]
+                        s["p99_ms"], s["errors"] + s["diverged"] + s["action_failed"]]
+            if compare:
+                stock_rate = by["stock"].sweep[level]["msg_per_s"]
+                row.append(f"{by[ours].sweep[level]['msg_per_s'] / stock_rate:.2f}x"
+                           if stock_rate else "-")
+            row += [by[names[0]].sweep[level].get("first", "-"),
+                    by[names[0]].sweep[level].get("load", "-")]
             rows.append(row)
         header = ["patients", *(f"{n} {h}" for n in names
-                                for h in ("msg/s", "scr/min", "p50", "p95", "p99", "err"))]
-        out.append(table(f"Capacity sweep ({args.step_seconds:g} s a step, answers sent the "
-                         "moment the reply arrives; err = errors + diverged)", header, rows))
+                                for h in ("msg/s", "scr/min", "p50", "p95", "p99", "err")),
+                  *(["ratio"] if compare else []), "first", "load"]
+        out.append(table(f"Capacity sweep ({args.step_seconds:g} s a step per system, both "
+                         "systems back to back at each level; answers sent the moment the "
+                         "reply arrives; err = errors + diverged + action-call failures; load "
+                         "= 1-min load average after the level)", header, rows))
+        out.append(derived)
         peaks = {n: max(s["msg_per_s"] for s in by[n].sweep.values()) for n in names}
         line = ", ".join(f"{n} {peaks[n]:.1f} msg/s" for n in names)
-        if "stock" in peaks and "project" in peaks and peaks["stock"]:
-            line += f"; ratio {peaks['project'] / peaks['stock']:.2f}x (target >= 7x)"
+        if compare and peaks["stock"]:
+            line += f"; ratio {peaks[ours] / peaks['stock']:.2f}x (target >= 7x)"
         out.append(f"peak: {line}")
     if all(r.realistic for r in all_results):
-        keys = [("msg_per_s", "msg/s"), ("screenings_per_min", "screenings/min"),
+        keys = [("msg_per_s", "msg/s"), ("screenings_per_min", "screenings/min (derived)"),
+                ("screenings_completed", "screenings completed (counted)"),
                 ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"),
-                ("errors", "errors"), ("diverged", "diverged")]
+                ("errors", "errors (HTTP, timeouts)"),
+                ("action_failed", "action-call failures (guard's reply)"),
+                ("diverged", "diverged (other replies)"), ("load", "load after")]
         out.append(table(f"Realistic: {args.patients} patients, {args.pause[0]:g}-"
                          f"{args.pause[1]:g} s pause before each reply, "
-                         f"{args.realistic_seconds:g} s (target p95 <= 150 ms, 0 errors)",
-                         ["", *names],
+                         f"{args.realistic_seconds:g} s each, back to back (target p95 <= "
+                         "150 ms, 0 errors)", ["", *names],
                          [[label, *(by[n].realistic[k] for n in names)] for k, label in keys]))
+        out.append(derived)
     if any(r.memory_mb for r in all_results):
         out.append(table("Peak memory (VmHWM, MB, process and children)", ["", *names],
                          [[proc, *(by[n].memory_mb.get(proc, "-") for n in names)]
@@ -595,6 +740,8 @@ def report(all_results: Sequence[Results], args: argparse.Namespace) -> str:
         for level, s in r.sweep.items():
             if s["error_kinds"]:
                 out.append(f"{r.system} sweep {level} errors: {s['error_kinds']}")
+    out.append("every system ran alone first (its screenings recorded), then the load modes "
+               "alternated between the running systems: " + ", ".join(names))
     return "\n".join(out)
 
 
@@ -646,6 +793,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--realistic-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--times", action=argparse.BooleanOptionalAction, default=True,
+                        help="time this project's model load (and training, --train) first")
+    parser.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --times: also train this project from scratch (~80 s "
+                        "quiet), in a temporary folder; models/ is not touched")
+    parser.add_argument("--logs", type=Path, help="keep the servers' logs (and stores) here "
+                        "instead of a temporary folder")
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(args.modes) - {"alone", "sweep", "realistic"}
@@ -654,34 +808,35 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def measure(start: Callable[[], System], args: argparse.Namespace) -> Results:
-    system = await asyncio.to_thread(start)
-    try:
-        results = await run_system(system, args.modes, args)
-    finally:
-        await asyncio.to_thread(system.stop)
-    print(report([results], args), file=sys.stderr)  # each system's figures as soon as it ends
-    return results
-
-
 async def main_async(args: argparse.Namespace) -> list[Results]:
-    results = []
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        base = Path(tmp)
+        base = Path(args.logs) if args.logs else Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        timings = await asyncio.to_thread(time_training, args, base) if args.times else []
+        for line in timings:
+            print(line, file=sys.stderr)
+        starts: list[Callable[[], System]] = []
         if args.target:
             target = System("target", args.target, args.token, dict(args.pid),
                             notes=[f"an already running deployment at {args.target}"])
             await asyncio.to_thread(wait_for_http, args.target.rstrip("/") + "/webhooks/rest/",
                                     30)
-            results.append(await measure(lambda: target, args))
+            starts.append(lambda: target)
         else:
             model = args.model or latest_model()
             (base / "project").mkdir()
-            results.append(await measure(lambda: start_project(base / "project", model), args))
+            starts.append(lambda: start_project(base / "project", model))
         if args.stock:
             (base / "stock").mkdir()
-            results.append(await measure(lambda: start_stock(base / "stock", args.stock_revision),
-                                         args))
+            starts.append(lambda: start_stock(base / "stock", args.stock_revision))
+        systems = await start_all(starts)
+        try:
+            results = await run_systems(systems, args)
+        finally:
+            for system in systems:
+                await asyncio.to_thread(system.stop)
+    if results:
+        results[0].timings = timings
     return results
 
 

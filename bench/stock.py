@@ -181,6 +181,7 @@ class StockModel:
     train_seconds: float  # the run that trained it, from scratch
     trained_at: str
     load: str  # the machine's load average when it was trained
+    fresh: bool = False  # trained by this call (else: the cache's, trained at trained_at)
 
 
 def model_for(key: str) -> StockModel | None:
@@ -225,7 +226,7 @@ def train(key: str, log: Path) -> StockModel:
     }), encoding="utf-8")
     found = model_for(key)
     assert found is not None
-    return found
+    return StockModel(found.path, found.train_seconds, found.trained_at, found.load, fresh=True)
 
 
 class StockServices(Services):
@@ -244,11 +245,13 @@ class StockServices(Services):
             "--endpoints", str(PROJECT / "endpoints.yml"),
             "--credentials", str(PROJECT / "credentials.yml"),
             "--port", str(self.rasa_port), "--interface", "127.0.0.1",
+            "--enable-api",  # for /status: the model's load is timed until it answers
         ])
         try:
             wait_for_http(f"http://127.0.0.1:{self.action_port}/health", timeout, actions)
             wait_for_http(f"http://127.0.0.1:{self.rasa_port}/", timeout, server)
             wait_for_http(f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/", timeout, server)
+            wait_for_http(f"http://127.0.0.1:{self.rasa_port}/status", timeout, server)
         except Exception:
             self.stop()
             raise

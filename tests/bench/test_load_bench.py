@@ -84,3 +84,49 @@ def test_stock_installs_what_the_actions_import_but_rasa_itself_from_pip() -> No
     assert not [w for w in wanted if w.lower().startswith("rasa")]
     assert any(w.startswith("SQLAlchemy") for w in wanted)
     assert any(w.startswith("cryptography") for w in wanted)
+
+
+def test_screenings_per_minute_are_derived_from_messages_when_the_mix_length_is_given() -> None:
+    # 4 messages in 2 s with screenings of 30 messages: 2 msg/s, 4 screenings a minute, though
+    # none was completed in so short a step.
+    tally = load.Tally(latencies=[10.0, 20.0, 30.0, 40.0], screenings=0, seconds=2.0)
+    row = tally.row(messages_per_screening=30.0)
+    assert row["screenings_per_min"] == 4.0
+    assert row["screenings_completed"] == 0
+    assert tally.row()["screenings_per_min"] == 0.0  # counted: none completed
+
+
+def test_the_guards_kind_reply_is_an_action_call_failure_not_a_divergence() -> None:
+    for lang in ("en", "zh"):
+        assert load.is_action_failed([{"text": "Thanks."}, {"text": msg("action_failed", lang)}])
+    assert not load.is_action_failed([{"text": msg("ask_email", "en")}])
+    assert not load.is_action_failed([{"image": "x.png"}])
+
+
+def test_systems_take_turns_going_first_at_each_step() -> None:
+    a, b = object(), object()
+    assert load.turns([a, b], 0) == [a, b]  # type: ignore[list-item]
+    assert load.turns([a, b], 1) == [b, a]  # type: ignore[list-item]
+    assert load.turns([a, b], 2) == [a, b]  # type: ignore[list-item]
+    assert load.turns([a], 1) == [a]  # type: ignore[list-item]
+
+
+def test_the_report_prints_both_systems_the_ratio_per_level_and_the_peak_ratio() -> None:
+    args = load.parse_args(["--modes", "sweep", "--sweep", "1,2", "--step-seconds", "4"])
+
+    def results(name: str, rates: tuple[float, float]) -> load.Results:
+        r = load.Results(name, [], None, messages_per_screening=30.0)
+        for level, rate, first in zip((1, 2), rates, ("project", "stock"), strict=True):
+            tally = load.Tally(latencies=[50.0] * int(rate * 4), seconds=4.0)
+            r.sweep[level] = {**tally.row(30.0), "first": first, "load": 1.5}
+        return r
+
+    text = load.report([results("project", (4.0, 8.0)), results("stock", (2.0, 2.0))], args)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in text.splitlines() if line.startswith("|") and line[2:3].isspace()}
+    # patients, project msg/s and scr/min ... stock msg/s ..., ratio, who went first, load
+    assert rows["1"][1:3] == ["4.0", "8.0"] and rows["1"][7] == "2.0"
+    assert rows["1"][-3:] == ["2.00x", "project", "1.5"]
+    assert rows["2"][-3:] == ["4.00x", "stock", "1.5"]
+    assert "ratio 4.00x" in text  # peak 8.0 over peak 2.0
+    assert "derived, not counted" in text
