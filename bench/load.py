@@ -733,13 +733,14 @@ def report(all_results: Sequence[Results], args: argparse.Namespace) -> str:
                          [[proc, *(by[n].memory_mb.get(proc, "-") for n in names)]
                           for proc in sorted({p for r in all_results for p in r.memory_mb})]))
     for r in all_results:
-        for mode in ("alone", "realistic"):
-            kinds = getattr(r, mode).get("error_kinds") if getattr(r, mode) else None
-            if kinds:
-                out.append(f"{r.system} {mode} errors: {kinds}")
-        for level, s in r.sweep.items():
-            if s["error_kinds"]:
-                out.append(f"{r.system} sweep {level} errors: {s['error_kinds']}")
+        steps = [("alone", r.alone), ("realistic", r.realistic),
+                 *((f"sweep {level}", row) for level, row in r.sweep.items())]
+        for mode, row in steps:
+            if row and (row.get("error_kinds") or row.get("action_failed")
+                        or row.get("diverged")):
+                out.append(f"{r.system} {mode}: errors {row.get('error_kinds') or 0}, "
+                           f"action-call failures (the guard's reply) "
+                           f"{row.get('action_failed', 0)}, diverged {row.get('diverged', 0)}")
     out.append("every system ran alone first (its screenings recorded), then the load modes "
                "alternated between the running systems: " + ", ".join(names))
     return "\n".join(out)
