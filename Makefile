@@ -58,7 +58,7 @@ $(NODE_MODULES): package.json package-lock.json
 model: $(MODEL)
 $(MODEL): $(VENV)/.installed $(TRAINING_FILES)
 	@mkdir -p -m 700 $(LOG_DIR)
-	@echo "training the model (config.yml, domain.yml or data/ changed; about 80 s on 2 cores; log: $(TRAIN_LOG))..."
+	@echo "training the model (config.yml, domain.yml or data/ changed; about a minute on 2 cores; log: $(TRAIN_LOG))..."
 	@start=$$(date +%s); \
 	  $(RASA) train --fixed-model-name prescreen --out models --quiet > $(TRAIN_LOG) 2>&1 \
 	  || { echo "training failed; the end of $(TRAIN_LOG):"; tail -n 30 $(TRAIN_LOG); exit 1; }; \
