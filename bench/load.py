@@ -1,7 +1,12 @@
 """Load benchmark: whole screenings on the REST channel, this project beside stock Rasa.
 
 Simulated patients play whole screenings through the REST channel, for this project and for
-stock Rasa in the same run, so the ratio holds on a noisy machine (issue 10).
+stock Rasa in the same run, so the ratio holds on a noisy machine (issue 10): both stacks are
+started (one after the other, each start timed) and left running, and every sweep level and the
+realistic mode run on each back to back, the first one alternating, so both see the same
+machine. Before that, this project's training from scratch and its model's load are timed by
+bench/train_time.py (``--no-train``, ``--no-times``); stock's training is timed when the run
+trains it (else the cached model's figure is printed with its date).
 
 The patients are the end-to-end suite's (tests/e2e/patients.yml, played by tests/e2e/patients.py):
 a fixed mix of typists (free text) and tappers (buttons) whose screenings end in leads, knockouts
@@ -31,8 +36,8 @@ runs as ``python -m bot run`` does: its REST channel in token mode, the encrypte
 and the action-call guard; stock runs Rasa's own REST channel and SQL tracker store
 (bench/stock.py says what else "stock" means, and which action server it uses).
 
-    .venv/bin/python -m bench.load                                 # everything, ~15 min
-    .venv/bin/python -m bench.load --modes alone,sweep --no-stock
+    .venv/bin/python -m bench.load                                 # everything, ~12-15 min
+    .venv/bin/python -m bench.load --modes alone,sweep --no-stock --no-times
     .venv/bin/python -m bench.load --target http://127.0.0.1:8080 --token "$REST_CHANNEL_TOKEN"
 """
 
@@ -644,9 +649,10 @@ def time_training(args: argparse.Namespace, base: Path) -> list[str]:
     work.mkdir()
     load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.train:
-        seconds, model = train_time.train(PROJECT_ROOT / "config.yml", work)
-        lines.append(f"project: training from scratch (bench/train_time.py, config.yml, HEAD's "
-                     f"work tree): {seconds:.1f} s (load average {load_avg} at its start)")
+        seconds, _trained = train_time.train(PROJECT_ROOT / "config.yml", work)
+        lines.append(f"project: training from scratch (bench/train_time.py, config.yml, the "
+                     f"work tree's domain and data): {seconds:.1f} s (load average {load_avg} "
+                     "at its start)")
     model = args.model or latest_model()
     status, first_parse = train_time.load(model.resolve(), work)
     lines.append(f"project: model load ({model.name}, Rasa server alone): /status answers after "
@@ -795,7 +801,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--times", action=argparse.BooleanOptionalAction, default=True,
-                        help="time this project's model load (and training, --train) first")
+                        help="time this project's model load (and training, --train) first; "
+                        "not with --target")
     parser.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
                         help="with --times: also train this project from scratch (~80 s "
                         "quiet), in a temporary folder; models/ is not touched")
@@ -813,7 +820,8 @@ async def main_async(args: argparse.Namespace) -> list[Results]:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         base = Path(args.logs) if args.logs else Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        timings = await asyncio.to_thread(time_training, args, base) if args.times else []
+        timings = (await asyncio.to_thread(time_training, args, base)
+                   if args.times and not args.target else [])
         for line in timings:
             print(line, file=sys.stderr)
         starts: list[Callable[[], System]] = []
