@@ -6,9 +6,25 @@ import argparse
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.cli import command
+
+
+def sets_on_signal(event: threading.Event) -> Callable[[int, object], None]:
+    """A signal handler that sets ``event`` from another thread.
+
+    Python runs signal handlers in the main thread, between two of its bytecodes: when that is
+    inside ``event.wait()`` while the main thread holds the event's lock, ``event.set()`` in the
+    handler waits for that same lock forever (an outbox worker was seen hung so on SIGTERM).
+    A thread of its own waits until the main thread lets the lock go.
+    """
+
+    def handler(_signum: int, _frame: object) -> None:
+        threading.Thread(target=event.set, name="stop-signal", daemon=True).start()
+
+    return handler
 
 
 @command
@@ -64,12 +80,8 @@ def _run(sub: argparse._SubParsersAction) -> None:
         print("starting the action server, Rasa, the study page and the staff console "
               "(loading the model takes a little while)...")
         stop_event = threading.Event()
-
-        def stop(_signum: int, _frame: object) -> None:
-            stop_event.set()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, sets_on_signal(stop_event))
+        signal.signal(signal.SIGTERM, sets_on_signal(stop_event))
         services.start()
         print(f"Study page:    {site.url}  (the trial and its chat widget)")
         print(f"Staff console: {console.url}  (add staff: python -m bot staff add --help)")
@@ -141,12 +153,8 @@ def _outbox_worker(sub: argparse._SubParsersAction) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         init_db()
         stop = threading.Event()
-
-        def on_signal(_signum: int, _frame: object) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, sets_on_signal(stop))
+        signal.signal(signal.SIGTERM, sets_on_signal(stop))
         outbox_worker.run(stop, args.poll)
         return 0
 
@@ -215,12 +223,8 @@ def _run_cluster(sub: argparse._SubParsersAction) -> None:
               "servers behind nginx, the study page, the console and the outbox worker "
               "(loading the model takes a little while)...", flush=True)
         stop_event = threading.Event()
-
-        def stop(_signum: int, _frame: object) -> None:
-            stop_event.set()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, sets_on_signal(stop_event))
+        signal.signal(signal.SIGTERM, sets_on_signal(stop_event))
         cluster.start()
         print(f"Study page:    {site.url}")
         print(f"Staff console: {console.url}")
