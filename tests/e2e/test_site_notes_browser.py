@@ -368,7 +368,9 @@ def test_notes_in_chinese_on_a_narrow_phone_and_never_on_the_chat(site):
         WebDriverWait(reader, 10).until(lambda _: section.is_displayed())
         assert reader.find_element(By.ID, "notes-heading").text == "我的笔记"
         # Text in the chat is the conversation, not the study's information: no note on it.
-        drag_select(reader, reader.find_element(By.CSS_SELECTOR, ".chat__intro"))
+        # (On a phone the chat's intro is hidden to give the conversation room: its heading is
+        # the chat's text in view.)
+        drag_select(reader, reader.find_element(By.ID, "chat-heading"), 0.95)
         time.sleep(0.3)
         assert not reader.find_element(By.CSS_SELECTOR, "[data-notes-float]").is_displayed()
         add = reader.find_element(By.CSS_SELECTOR, "[data-notes-add]")
