@@ -278,29 +278,14 @@ def submit_form_lead(
 
 
 def _store_spooled(item: dict[str, Any]) -> None:
-    if item.get("source") == LeadSource.CONTACT_FORM:
-        try:
-            create_form_lead(
-                item["submission"],
-                item["trial_id"],
-                ContactDetails(**item["details"]),
-                item["consent_text"],
-                item["language"],
-                item.get("consent_version"),
-                datetime.fromisoformat(item["consented_at"]),
-            )
-        except (OperationalError, InterfaceError) as exc:
-            raise spool.Retry() from exc
-        return
+    details = ContactDetails(**item["details"])
+    consent = (item["consent_text"], item["language"], item.get("consent_version"),
+               datetime.fromisoformat(item["consented_at"]))
     try:
-        create_lead(
-            item["conversation_id"],
-            ContactDetails(**item["details"]),
-            item["consent_text"],
-            item["language"],
-            item.get("consent_version"),
-            datetime.fromisoformat(item["consented_at"]),
-        )
+        if item.get("source") == LeadSource.CONTACT_FORM:
+            create_form_lead(item["submission"], item["trial_id"], details, *consent)
+        else:
+            create_lead(item["conversation_id"], details, *consent)
     except (OperationalError, InterfaceError) as exc:
         raise spool.Retry() from exc
 

@@ -27,6 +27,21 @@ def sets_on_signal(event: threading.Event) -> Callable[[int, object], None]:
     return handler
 
 
+def purged_before_start() -> bool:
+    """Purge what is past RETENTION_DAYS before any server starts; False (said why) when the
+    purge cannot run, and then nothing should start."""
+    from bot.erasure import ErasureError, purge_at_start
+
+    try:
+        purged = purge_at_start()
+    except ErasureError as error:
+        print(f"cannot start: {error}")
+        return False
+    if purged:
+        print(purged)
+    return True
+
+
 @command
 def _run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -47,15 +62,8 @@ def _run(sub: argparse._SubParsersAction) -> None:
 
         load_settings()
         init_db()
-        from bot.erasure import ErasureError, purge_at_start  # RETENTION_DAYS, before any server
-
-        try:
-            purged = purge_at_start()
-        except ErasureError as error:
-            print(f"cannot start: {error}")
+        if not purged_before_start():  # RETENTION_DAYS, before any server
             return 1
-        if purged:
-            print(purged)
         rasa_port = int(os.environ.get("RASA_PORT") or 5005)
         action_port = int(os.environ.get("ACTION_PORT") or 5055)
         site_port = int(os.environ.get("SITE_PORT") or 8000)
@@ -189,15 +197,8 @@ def _run_cluster(sub: argparse._SubParsersAction) -> None:
             return 1
         os.environ["DATABASE_URL"] = settings.database_url
         init_db(settings.database_url)  # once, under the migration lock
-        from bot.erasure import ErasureError, purge_at_start
-
-        try:
-            purged = purge_at_start()
-        except ErasureError as error:
-            print(f"cannot start: {error}")
+        if not purged_before_start():
             return 1
-        if purged:
-            print(purged)
         credentials = PROJECT_ROOT / "var" / "credentials.yml"
         try:
             channels = write_credentials(credentials)
