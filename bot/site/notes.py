@@ -20,9 +20,7 @@ stack only (:func:`bot.logs.private_traceback`).
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
@@ -31,18 +29,16 @@ from werkzeug.exceptions import HTTPException
 from wtforms.validators import ValidationError
 
 from bot import notes_store
-from bot.files import generated_secret
 from bot.logs import private_traceback
 from bot.notes_store import NotesError, Outcome
 from bot.ratelimit import Limiter, rate_limiter
-from bot.settings import PROJECT_ROOT, load_settings
+from bot.settings import load_settings
 from bot.site.content import LOCALES_DIR, text
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("notes", __name__)
 
-SECRET_FILE = PROJECT_ROOT / "var" / "site-secret-key"
 MAX_BODY_BYTES = 256 * 1024
 SHARES_PER_HOUR = 10  # links made from one address
 PASSCODE_TRIES_PER_10_MIN = 30  # passcodes tried from one address, on any link
@@ -50,19 +46,6 @@ STATUS = {
     Outcome.READY: 200, Outcome.SHOWN: 200, Outcome.WRONG: 403, Outcome.LOCKED: 403,
     Outcome.BUSY: 429, Outcome.EXPIRED: 410, Outcome.UNKNOWN: 404,
 }
-
-
-def site_secret_key(path: Path = SECRET_FILE) -> str:
-    """``SITE_SECRET_KEY`` (32+ characters), else a key generated once into ``path`` (0600).
-
-    It signs the session cookie that carries the share forms' CSRF tokens, nothing else."""
-    load_settings()
-    key = os.environ.get("SITE_SECRET_KEY", "").strip()
-    if key:
-        if len(key) < 32:
-            raise ValueError("SITE_SECRET_KEY must be at least 32 characters long")
-        return key
-    return generated_secret(path, "a secret key for the study page's forms")
 
 
 def init_app(app: Flask) -> None:
@@ -83,13 +66,6 @@ def init_app(app: Flask) -> None:
     }
     app.register_blueprint(bp)
     app.add_template_global(notes_config, "notes_config")
-
-
-def _secret_key() -> None:
-    """The key is read (or generated) on the first request that needs it, so serving the study
-    page alone never writes a key file."""
-    if not current_app.secret_key:
-        current_app.secret_key = site_secret_key()
 
 
 def _limit(kind: str) -> Limiter:
@@ -189,13 +165,11 @@ def _json_error(key: str, status: int, language: str, **values: Any) -> tuple[Re
 
 @bp.get("/notes/form-token")
 def form_token() -> Response:
-    _secret_key()
     return jsonify({"token": generate_csrf()})
 
 
 @bp.post("/notes")
 def share() -> Any:
-    _secret_key()
     body = request.get_json(silent=True) if _small_json() else None
     language = _language_of(body.get("language") if isinstance(body, dict) else None)
     if request.content_length is None or request.content_length > MAX_BODY_BYTES:
@@ -235,7 +209,6 @@ def _small_json() -> bool:
 
 @bp.route("/notes/<token>", methods=["GET", "POST"])
 def show(token: str) -> Any:
-    _secret_key()
     wanted = request.args.get("lang")
     if request.method == "GET":
         opened = notes_store.look_up(token)
