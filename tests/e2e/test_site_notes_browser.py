@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -37,7 +33,7 @@ from bot.deploy.services import free_port, site_process, wait_for_http
 from bot.models import NoteShare
 from bot.settings import PROJECT_ROOT
 from tests.e2e.test_console_browser import no_axe_violation
-from tests.e2e.test_site_browser import CHROMEDRIVER, CHROMIUM, SCREENSHOTS
+from tests.e2e.test_site_browser import SCREENSHOTS, chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -47,30 +43,6 @@ NARROW = (320, 640)
 PASSCODE = "kingfisher-2026"
 FIRST_NOTE = "Ask Dr Li whether my 10 mg prednisone counts (ref {mark})"
 SECOND_NOTE = "Kidney results from March: bring them <b>not bold</b> (ref {mark})"
-
-
-@contextmanager
-def chromium() -> Iterator[webdriver.Chrome]:
-    """Headless Chromium with a profile of its own (a fresh one each time)."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("headless Chromium is missing: run `make browser-deps`")
-    profile = tempfile.mkdtemp(prefix="chromium-notes-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={profile}", "--window-size=1280,900",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 class Site:
