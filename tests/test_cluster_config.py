@@ -42,7 +42,8 @@ def test_the_endpoints_add_the_redis_lock_store_and_keep_the_password_out(tmp_pa
     path = write_endpoints(tmp_path / "run" / "endpoints.yml", ClusterSettings.from_env(GOOD))
     endpoints = yaml.safe_load(path.read_text())
     assert endpoints["lock_store"] == {
-        "type": "redis", "url": "127.0.0.1", "port": 6380, "db": 3, "key_prefix": "site1",
+        "type": "channels.lock_store.AtomicRedisLockStore", "url": "127.0.0.1",
+        "port": 6380, "db": 3, "key_prefix": "site1",
         "password": "${LOCK_STORE_REDIS_PASSWORD}",
     }
     assert endpoints["tracker_store"]["type"] == "channels.tracker_store.EncryptedSQLTrackerStore"

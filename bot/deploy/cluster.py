@@ -126,11 +126,12 @@ class ClusterSettings:
 
 
 def lock_store(settings: ClusterSettings) -> dict[str, Any]:
-    """Rasa 3.6's Redis lock store (``rasa.core.lock_store.RedisLockStore``): every replica
-    takes a conversation's lock there before it handles one of its messages."""
+    """The Redis lock store (Rasa 3.6's ``RedisLockStore`` with atomic lock changes,
+    :mod:`channels.lock_store`): every replica takes a conversation's lock there before it
+    handles one of its messages."""
     redis = settings.redis
     store: dict[str, Any] = {
-        "type": "redis",
+        "type": "channels.lock_store.AtomicRedisLockStore",
         "url": redis.host,
         "port": redis.port,
         "db": redis.db,
