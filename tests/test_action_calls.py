@@ -167,3 +167,55 @@ async def test_action_calls_reuse_one_connection_and_drop_it_before_the_server_w
         action_calls.KeptAliveEndpoint._sessions.clear()
         server.close()
         await server.wait_closed()
+
+
+def test_replies_are_checked_against_rasas_schema_without_checking_the_schema_each_time(
+    domain, monkeypatch,
+):
+    """The schema is checked once, at install; a reply is still validated on every call, and a
+    bad one raises the error Rasa's own validation raises."""
+    from jsonschema import ValidationError
+    from jsonschema.validators import validator_for
+
+    kind = validator_for(RemoteAction.action_response_format_spec())
+    checks = 0
+    real_check = kind.check_schema.__func__
+
+    def counted(cls, schema):  # noqa: ANN001, ANN202
+        nonlocal checks
+        checks += 1
+        return real_check(cls, schema)
+
+    monkeypatch.setattr(kind, "check_schema", classmethod(counted))
+    action = RemoteAction("action_ask_answer", None)
+    good = {"events": [{"event": "slot", "name": "answer", "value": None}],
+            "responses": [{"text": "Question 2"}]}
+    for _ in range(3):
+        assert action._validate_action_result(good) is True
+    assert checks == 0
+    for bad in ({"events": [{"event": "slot", "name": 3}]}, {"events": "none"},
+                {"responses": [1]}, {"events": [{"event": "no such event"}]}):
+        with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+            action._validate_action_result(bad)
+    assert checks == 4  # a bad reply went through Rasa's jsonschema.validate
+    assert action._validate_action_result(good) is True  # the kept validator still works
+
+
+def test_call_bodies_are_the_same_json_whichever_encoder_writes_them():
+    import json
+    import math
+
+    body = {"next_action": "validate_screening_form", "sender_id": "p/1",
+            "tracker": {"events": [{"event": "user", "text": "我 46 岁 \u00e9 \"x\" </b>",
+                                    "timestamp": 1764612345.123456789,
+                                    "parse_data": {"intent": {"confidence": 0.9731234567}}}],
+                        "slots": {"attempts": 0.0, "lead_submitted": None, "n": 3}}}
+    assert json.loads(action_calls.dumps(body)) == body
+    assert action_calls.dumps(body) == json.dumps(body, separators=(",", ":"))
+    for odd in ({"metadata": {"n": 10 ** 30, "m": -(10 ** 30)}}, {"x": math.inf},
+                {"text": "\ud800 \u2028 \x00"}, {1: "one", None: "none"}, {"t": (1, 2)}):
+        assert json.loads(action_calls.dumps(odd)) == json.loads(json.dumps(odd))
+    assert math.isnan(json.loads(action_calls.dumps({"x": math.nan}))["x"])
+    # What neither can write fails as it did in Rasa (a TypeError from json.dumps).
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        action_calls.dumps({"x": object()})
