@@ -135,7 +135,7 @@ def _tracked(events: Any) -> bool:
     return isinstance(events, _Events) and events.maxlen is None
 
 
-def _user_key(event: UserUttered) -> tuple[Any, ...]:
+def message_key(event: UserUttered) -> tuple[Any, ...]:
     """What the states read from a user message, which events change in place."""
     return (event.use_text_for_featurization, event.text, event.intent_name,
             [dict(e) for e in event.entities])
@@ -230,7 +230,7 @@ class _Replay:
                 )
             self.tracker.update(event)
             if isinstance(event, UserUttered):
-                self.users.append((event, _user_key(event)))
+                self.users.append((event, message_key(event)))
         self.cursor = self.low = max(self.cursor, stop)
 
     def finish(self, applied: list[Event]) -> list[State]:
@@ -248,7 +248,7 @@ class _Replay:
         return _fresh_states(self.states + states)
 
     def still_valid(self) -> bool:
-        return self.low >= self.cursor and all(_user_key(u) == k for u, k in self.users)
+        return self.low >= self.cursor and all(message_key(u) == k for u, k in self.users)
 
     def clone(self) -> _Replay:
         return dataclasses.replace(self, tracker=_plain_copy(self.tracker),

@@ -44,6 +44,29 @@ It stays right because:
   the one Rasa's count query would give;
 * the session's rows are chosen as Rasa's query does: those whose timestamp is at least the
   latest ``session_started`` one's (all of them when there is none).
+
+Rasa's ``retrieve`` then rebuilt the tracker from every row of the session, every turn
+(``DialogueStateTracker.from_dict``: 11% of the Rasa server's busy time at issue 10's profile),
+and the tracker recomputed its applied events and states from all of them several times a turn.
+So each held session also keeps its tracker, a :class:`channels.tracker.IncrementalTracker`
+(which keeps those results between calls), built from the held rows exactly as Rasa's
+``from_dict`` builds it (the rows' JSON, ``deserialise_events``, ``update`` one event after the
+other) and carried on with only the rows it has not had yet, deserialised once. Rasa gets a
+copy (``IncrementalTracker.copy``: the events list, slots and what is kept, copied; Rasa's own
+replay of the events, not the kept tracker's live state), so nothing Rasa does to it during
+the turn reaches the kept one. It stays right because:
+
+* the kept tracker only ever has events read back from rows the database holds (the rows
+  ``save`` wrote are added after their commit, as before): a turn that fails, or a save whose
+  commit fails, leaves no event in it; the next turn gets what the table has;
+* it is built again from the rows whenever they are not the ones it had plus new ones at the
+  end: the conversation was erased or purged (the newest-row check above), a newer session
+  started (the session's rows are chosen again), or Rasa's domain changed (a new model);
+* the copies share the event objects with it, and Rasa changes one of them in place only
+  through the latest user message (``DefinePrevUserUtteredFeaturization``,
+  ``EntitiesAdded``): when what the states read from that message is not what it was when the
+  kept tracker last took its rows, it is built again too;
+* new conversations start as an ``IncrementalTracker`` as well (``init_tracker``).
 """
 
 from __future__ import annotations
@@ -58,12 +81,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore, _create_sequence
-from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.events import SessionStarted, UserUttered, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.ext.declarative import declarative_base
 
 from bot.sealed import SealedId, SealedText
+from channels.tracker import IncrementalTracker, message_key
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +103,11 @@ class _Session:
     last_timestamp: float | None = None
     start: float | None = None  # the latest session_started's timestamp (None: none seen)
     rows: list[tuple[float | None, str]] = field(default_factory=list)  # (timestamp, JSON)
+    # The tracker of ``rows[:tracker_rows]``, as Rasa's from_dict builds it (None: build it).
+    tracker: IncrementalTracker | None = None
+    tracker_rows: int = 0
+    tracker_domain: Any = None
+    latest_user: Any = None  # what the states read from its latest user message, then
 
     def add(self, row_id: int, type_name: str, timestamp: float | None, data: str) -> None:
         """One row after ``last_id``, in id order."""
@@ -88,6 +117,7 @@ class _Session:
         ):
             self.start = timestamp
             self.rows = [r for r in self.rows if r[0] is not None and r[0] >= timestamp]
+            self.tracker = None  # other rows than the tracker had: built again
         if self.start is None or (timestamp is not None and timestamp >= self.start):
             self.rows.append((timestamp, data))
 
@@ -167,13 +197,40 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
         return fresh
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        """The tracker of the latest conversation session (Rasa's, read incrementally)."""
+        """The tracker of the latest conversation session (Rasa's, read incrementally): a copy
+        of the kept tracker, carried on with the new rows."""
         with self.session_scope() as session:
             cached = self._read_session(session, sender_id)
-            events = [json.loads(data) for _, data in cached.rows]
-        if self.domain and events:
-            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        if self.domain and cached.rows:
+            return self._kept_tracker(sender_id, cached).copy(keep_replays=True)
         return None
+
+    def _kept_tracker(self, sender_id: str, cached: _Session) -> IncrementalTracker:
+        """The tracker of the held rows: the kept one with the rows it has not had, or built
+        again (see the module docstring for when)."""
+        tracker = cached.tracker
+        if (
+            tracker is None
+            or cached.tracker_domain is not self.domain
+            or cached.tracker_rows > len(cached.rows)
+            or _latest_user(tracker) != cached.latest_user
+        ):
+            tracker = IncrementalTracker.from_dict(
+                sender_id, [json.loads(data) for _, data in cached.rows], self.domain.slots
+            )
+        else:
+            new = [json.loads(data) for _, data in cached.rows[cached.tracker_rows:]]
+            for event in deserialise_events(new):  # from_dict's own steps, for the new rows
+                tracker.update(event)
+        tracker.keep_replays()
+        cached.tracker, cached.tracker_rows = tracker, len(cached.rows)
+        cached.tracker_domain, cached.latest_user = self.domain, _latest_user(tracker)
+        return tracker
+
+    def init_tracker(self, sender_id: str) -> DialogueStateTracker:
+        """A new conversation's tracker: Rasa's, as an IncrementalTracker."""
+        return IncrementalTracker(sender_id, self.domain.slots,
+                                  max_event_history=self.max_event_history)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Insert the tracker's events the store does not have yet (Rasa's ``save``, with the
@@ -202,3 +259,8 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
             session.commit()
         for row_id, type_name, timestamp, data in written:
             cached.add(row_id, type_name, timestamp, data)
+
+
+def _latest_user(tracker: DialogueStateTracker) -> Any:
+    message = tracker.latest_message
+    return message_key(message) if isinstance(message, UserUttered) else None
