@@ -43,7 +43,11 @@ results from work kept between calls:
 ``tests/test_incremental_tracker.py`` replays every test story, story and rule and checks, at
 every event, ``applied_events()``, ``past_states`` with each argument set the policies use,
 ``copy()`` and the restart index against Rasa's own functions on a plain tracker, with
-reverts, restarts, session starts and forms' undo.
+reverts, restarts, session starts and forms' undo. On a running server,
+``INCREMENTAL_TRACKER_CHECK=<file>`` also computes every result Rasa's way, uses Rasa's, and
+appends a line to that file for each one that differs (the method and the number of events,
+nothing of the conversation) and one per 200 checks: a way to check it on real conversations
+(the end-to-end suites), far too slow for production.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -69,6 +74,26 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+
+_CHECK_FILE = os.environ.get("INCREMENTAL_TRACKER_CHECK") or None
+_checks = [0]
+
+
+def _checked(method: str, same: bool, events: int) -> None:
+    """Note one comparison with Rasa's own result (INCREMENTAL_TRACKER_CHECK)."""
+    _checks[0] += 1
+    lines = [] if same else [f"DIFFERS {method} at {events} events"]
+    if _checks[0] % 200 == 0:
+        lines.append(f"checked {_checks[0]} (pid {os.getpid()})")
+    if lines and _CHECK_FILE:
+        with open(_CHECK_FILE, "a", encoding="utf-8") as out:
+            out.write("".join(line + "\n" for line in lines))
+
+
+def _alias_pattern(states: list[State]) -> list[list[int]]:
+    first: dict[int, int] = {}
+    return [[first.setdefault(id(state[key]), len(first)) for key in sorted(state)]
+            for state in states]
 
 
 class _Events(deque):
@@ -362,7 +387,14 @@ class IncrementalTracker(DialogueStateTracker):
     def applied_events(self) -> list[Event]:
         """Rasa's ``applied_events()``, from the kept list."""
         applied = self._applied()
-        return super().applied_events() if applied is None else list(applied)
+        if applied is None:
+            return super().applied_events()
+        if _CHECK_FILE:
+            expected = super().applied_events()
+            _checked("applied_events", [id(e) for e in expected] == [id(e) for e in applied],
+                     len(self.events))
+            return expected
+        return list(applied)
 
     def get_last_event_for(
         self,
@@ -420,8 +452,15 @@ class IncrementalTracker(DialogueStateTracker):
         self._inc_wanted.setdefault(
             key, (domain, omit_unset_slots, ignore_rule_only_turns, copy.deepcopy(rule_only_data))
         )
-        return self._replay(key, domain, omit_unset_slots, ignore_rule_only_turns,
-                            rule_only_data, applied).finish(applied)
+        states = self._replay(key, domain, omit_unset_slots, ignore_rule_only_turns,
+                              rule_only_data, applied).finish(applied)
+        if _CHECK_FILE:
+            expected = super().past_states(domain, omit_unset_slots, ignore_rule_only_turns,
+                                           rule_only_data)
+            _checked(f"past_states{key[1:3]}", states == expected
+                     and _alias_pattern(states) == _alias_pattern(expected), len(self.events))
+            return expected
+        return states
 
     def _replay(self, key: tuple[Any, ...], domain: Domain, omit_unset_slots: bool,
                 ignore_rule_only_turns: bool, rule_only_data: Any,
@@ -485,6 +524,9 @@ class IncrementalTracker(DialogueStateTracker):
         if keep_replays:
             new._inc_replays = {k: r.clone() for k, r in self._inc_replays.items()}
             new._inc_wanted = self._inc_wanted  # shared: the store keeps them for the next
+        if _CHECK_FILE:
+            _checked("copy", _copy_state(new) == _copy_state(
+                super().travel_back_in_time(float("inf"))), len(self.events))
         return new
 
     def travel_back_in_time(self, target_time: float) -> DialogueStateTracker:
@@ -492,6 +534,18 @@ class IncrementalTracker(DialogueStateTracker):
         if target_time == float("inf"):
             return self.copy()
         return super().travel_back_in_time(target_time)
+
+
+def _copy_state(tracker: DialogueStateTracker) -> tuple[Any, ...]:
+    """What a copy is made of (INCREMENTAL_TRACKER_CHECK)."""
+    return (
+        [id(e) for e in tracker.events],
+        {k: (s.value, s.has_been_set) for k, s in tracker.slots.items()},
+        tracker.is_paused(), tracker.followup_action, tracker.latest_action,
+        next((i for i, e in enumerate(tracker.events) if e is tracker.latest_message), None),
+        dataclasses.asdict(tracker.active_loop) if tracker.active_loop else None,
+        tracker.model_id, tracker.sender_id, tracker.is_rule_tracker,
+    )
 
 
 def _replay_key(domain: Domain, omit_unset_slots: bool, ignore_rule_only_turns: bool,
