@@ -122,15 +122,32 @@ class ActionConsentDeclined(Action):
         return []
 
 
+ASK_ANSWER = "action_ask_answer"
+
+
 class ValidateScreeningForm(PrescreenFormValidationAction):
     """The generic question loop: every reply goes to the engine's current question.
 
     ``required_slots`` asks for the one ``answer`` slot while the screening is open; once the
     engine has decided (no question left, or a knockout) it asks for nothing and the form ends.
+
+    It also asks the next question (or reads back the answer awaiting a yes), where Rasa's form
+    would have called ``action_ask_answer`` right after it: the domain names no action and no
+    response that asks for ``answer``, so Rasa's ``FormAction`` asks nothing itself (issue 10:
+    one action call per answer instead of two). With a domain that still names
+    ``action_ask_answer`` (a model trained before), Rasa asks and this does not.
     """
 
     def name(self) -> str:
         return "validate_screening_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        if not rasa_asks_for_answer(domain) and form_asks_for_answer(events, tracker):
+            await ask_for_answer(dispatcher, tracker)
+        return events
 
     async def required_slots(
         self,
@@ -217,33 +234,65 @@ class ActionAskAnswer(Action):
     the typed answer that awaits the patient's confirmation."""
 
     def name(self) -> str:
-        return "action_ask_answer"
+        return ASK_ANSWER
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        lang = language(tracker)
-        snap = await in_thread(screenings.snapshot, tracker.sender_id)
-        if snap is not None and not snap.consented:
-            say(dispatcher, tracker, msg("consent_ask", lang),
-                yes_no_options(tracker, "consent_yes", "consent_no"), payloads=INTENT_PAYLOADS)
-            return []
-        question = snap.asking if snap is not None else None
-        if question is None:
-            return []
-        if snap.pending is not None:
-            said = Interpretation(snap.pending.answer, snap.pending.understood)
-            say(dispatcher, tracker, readback(question, said, lang),
-                yes_no_options(tracker, "option_readback_right", "option_readback_wrong"))
-            return []
-        evaluation = snap.evaluation
-        progress = msg(
-            "progress", lang, number=evaluation.answered + 1,
-            total=evaluation.answered + evaluation.remaining,
-        )
-        rendered = render(question, lang)
-        say(dispatcher, tracker, f"{progress}\n{rendered.text}", rendered.options)
+        await ask_for_answer(dispatcher, tracker)
         return []
+
+
+async def ask_for_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The engine's next question with its options and where the patient is, or the read-back
+    of the typed answer that awaits the patient's confirmation (or the consent question)."""
+    lang = language(tracker)
+    snap = await in_thread(screenings.snapshot, tracker.sender_id)
+    if snap is not None and not snap.consented:
+        say(dispatcher, tracker, msg("consent_ask", lang),
+            yes_no_options(tracker, "consent_yes", "consent_no"), payloads=INTENT_PAYLOADS)
+        return
+    question = snap.asking if snap is not None else None
+    if question is None:
+        return
+    if snap.pending is not None:
+        said = Interpretation(snap.pending.answer, snap.pending.understood)
+        say(dispatcher, tracker, readback(question, said, lang),
+            yes_no_options(tracker, "option_readback_right", "option_readback_wrong"))
+        return
+    evaluation = snap.evaluation
+    progress = msg(
+        "progress", lang, number=evaluation.answered + 1,
+        total=evaluation.answered + evaluation.remaining,
+    )
+    rendered = render(question, lang)
+    say(dispatcher, tracker, f"{progress}\n{rendered.text}", rendered.options)
+
+
+def rasa_asks_for_answer(domain: DomainDict) -> bool:
+    """Whether Rasa's form asks for ``answer`` itself: the domain names one of the actions or
+    responses ``FormAction._name_of_utterance`` looks for."""
+    names = {*(domain.get("actions") or ()), *(domain.get("responses") or {})}
+    return bool(names & {"action_ask_screening_form_answer", "utter_ask_screening_form_answer",
+                         ASK_ANSWER, "utter_ask_answer"})
+
+
+def form_asks_for_answer(events: list[EventType], tracker: Tracker) -> bool:
+    """Whether Rasa's ``FormAction``, given the validation's ``events``, goes on to ask for the
+    ``answer`` slot (``FormAction.request_next_slot``, Rasa 3.6): not when the last
+    ``requested_slot`` set is None or the loop is ended (``is_done``); else for the first
+    ``requested_slot`` set, or, with none set, for ``answer`` (the form's one slot) when it
+    holds no value."""
+    requested = [e.get("value") for e in events
+                 if e.get("event") == "slot" and e.get("name") == "requested_slot"]
+    loops = [e for e in events if e.get("event") == "active_loop"]
+    if (requested and requested[-1] is None) or (loops and not loops[-1].get("name")):
+        return False
+    if requested and requested[0]:
+        return requested[0] == "answer"
+    answers = [e.get("value") for e in events
+               if e.get("event") == "slot" and e.get("name") == "answer"]
+    return (answers[-1] if answers else tracker.get_slot("answer")) is None
 
 
 class ActionScreeningOutcome(Action):
