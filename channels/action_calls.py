@@ -207,6 +207,10 @@ def install() -> None:
     from bot.messages import msg
 
     action_module.DEFAULT_REQUEST_TIMEOUT = call_timeout()
+    # Forms' validation trackers from the incremental tracker's copy (channels/tracker.py).
+    from channels import tracker as incremental_tracker
+
+    incremental_tracker.install()
     read_endpoints = AvailableEndpoints.read_endpoints.__func__
 
     def kept_alive_endpoints(cls, endpoint_file):  # noqa: ANN001, ANN202
