@@ -39,6 +39,12 @@ results from work kept between calls:
   applied events and the replica carried over.
 * ``get_last_event_for`` (applied verbosity) searches the kept list instead of a new one, and
   ``idx_after_latest_restart`` remembers the latest ``Restarted``.
+* :func:`install` (called by ``channels.action_calls.install``, which patches Rasa when the
+  server starts) has Rasa's ``FormAction._temporary_tracker``, which a form builds for each
+  validation call by replaying every event into a new tracker, take the same tracker as a
+  ``copy()`` of this one plus its extra events, when that is the same thing: no ``Restarted``
+  in the events (Rasa replays those after the latest one), the domain's slots (Rasa's
+  ``slots=domain.slots``), not a rule tracker.
 
 ``tests/test_incremental_tracker.py`` replays every test story, story and rule and checks, at
 every event, ``applied_events()``, ``past_states`` with each argument set the policies use,
@@ -576,3 +582,35 @@ def _first_undone(loop_action_name: str, done_events: list[Event]) -> int:
         if isinstance(e, (ActionExecuted, UserUttered, DefinePrevUserUtteredFeaturization)):
             lowest = i
     return lowest
+
+
+def install() -> None:
+    """Patch Rasa's form validation tracker (see the module docstring); once per process."""
+    from rasa.core.actions.forms import FormAction
+    from rasa.shared.core.constants import REQUESTED_SLOT
+    from rasa.shared.core.events import SlotSet
+
+    rasas = FormAction._temporary_tracker
+    if getattr(rasas, "_incremental", False):
+        return
+
+    def temporary_tracker(self: Any, current_tracker: DialogueStateTracker,
+                          additional_events: list[Event], domain: Domain) -> Any:
+        if (
+            not isinstance(current_tracker, IncrementalTracker)
+            or not _tracked(current_tracker.events)
+            or current_tracker.is_rule_tracker
+            or not current_tracker.sender_id
+            or current_tracker.idx_after_latest_restart() != 0
+            or list(current_tracker.slots) != [slot.name for slot in domain.slots]
+        ):
+            return rasas(self, current_tracker, additional_events, domain)
+        tracker = current_tracker.copy()
+        # Rasa's extra events, in Rasa's order.
+        for event in [SlotSet(REQUESTED_SLOT, self.get_slot_to_fill(current_tracker)),
+                      ActionExecuted(self.name()), *additional_events]:
+            tracker.update(event)
+        return tracker
+
+    temporary_tracker._incremental = True  # type: ignore[attr-defined]
+    FormAction._temporary_tracker = temporary_tracker

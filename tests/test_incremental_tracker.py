@@ -344,3 +344,48 @@ def test_a_long_form_keeps_one_replay_and_never_recomputes(model_data, monkeypat
     assert len(replays) == 1
     cursor = max(r.cursor for r in kept._inc_replays.values())
     assert len(kept.applied_events()) - cursor <= 3  # only the last turn's tail is replayed
+
+
+def _untimed(event: Event) -> dict[str, Any]:
+    return {k: v for k, v in event.as_dict().items() if k != "timestamp"}
+
+
+def _without_times(tracker: DialogueStateTracker) -> dict[str, Any]:
+    state = tracker.current_state(EventVerbosity.ALL)
+    state.pop("latest_event_time")
+    state["events"] = [{k: v for k, v in e.items() if k != "timestamp"} for e in state["events"]]
+    if state["latest_message"]:
+        state["latest_message"] = dict(state["latest_message"])
+    return {**state, "class_slots": [(k, type(s)) for k, s in tracker.slots.items()]}
+
+
+def test_the_form_validation_tracker_is_rasas(model_data, story_events) -> None:
+    """channels.tracker.install: FormAction._temporary_tracker from a copy, as Rasa builds it."""
+    from rasa.core.actions.forms import FormAction
+
+    import channels.tracker as module
+
+    domain, _ = model_data
+    rasas = FormAction._temporary_tracker
+    module.install()
+    patched = FormAction._temporary_tracker
+    try:
+        assert patched is not rasas
+        form = FormAction("screening_form", None)
+        conversations = [*story_events[:80], ("forms", _form_turns("screening_form", 4)),
+                         ("restarted", [*_form_turns("screening_form", 1), Restarted(),
+                                        *_form_turns("screening_form", 1)])]
+        for name, events in conversations:
+            tracker = IncrementalTracker(name, domain.slots)
+            for i, event in enumerate(events):
+                tracker.update(event)
+                if i % 3:
+                    continue
+                extra = [SlotSet("answer", f"x{i}")]
+                got = patched(form, tracker, extra, domain)
+                expected = rasas(form, tracker, extra, domain)
+                assert _without_times(got) == _without_times(expected), f"{name} at {i}"
+                assert [_untimed(e) for e in got.applied_events()] == [
+                    _untimed(e) for e in expected.applied_events()]
+    finally:
+        FormAction._temporary_tracker = rasas
