@@ -226,3 +226,27 @@ async def test_a_message_changed_in_place_builds_the_tracker_again(store_url):
 
 def test_new_conversations_start_incremental(store_url):
     assert isinstance(_store(store_url).init_tracker(SENDER), IncrementalTracker)
+
+
+async def test_sqlite_keeps_a_write_ahead_log_the_console_still_reads(store_url):
+    import sqlite3
+
+    from bot import transcripts
+
+    store = _store(store_url)
+    await _turn(store, _start())
+    path = store_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reader = transcripts._engine(store_url)  # the console's read-only engine (mode=ro)
+    try:
+        with reader.connect() as connection:
+            before = connection.execute(text("SELECT count(*) FROM events")).scalar()
+        await _turn(store, _answer(0))  # written while the console's engine is open
+        with reader.connect() as connection:
+            after = connection.execute(text("SELECT count(*) FROM events")).scalar()
+        assert after == before + len(_answer(0))
+        with store.session_scope() as session:
+            assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    finally:
+        transcripts.dispose_engines()
