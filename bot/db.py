@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.files import private_sqlite
 from bot.settings import PROJECT_ROOT, load_settings
@@ -51,8 +52,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+# Connections a SQLite file engine keeps open: about one per worker thread of the action server
+# (asyncio's default executor has min(32, cores + 4)), more open on demand and are closed after.
+SQLITE_POOL_SIZE = 8
+
+
 def get_engine(url: str | None = None) -> Engine:
-    """The process's engine for ``url`` (default: ``DATABASE_URL``), created on first use."""
+    """The process's engine for ``url`` (default: ``DATABASE_URL``), created on first use.
+
+    A SQLite file keeps a pool of open connections (SQLAlchemy 1.4 gives it none: each session
+    opened the file anew, set its pragmas and closed it, three times an answer on the action
+    server). A kept connection sees another process's writes, ``bot erase`` and ``bot purge``
+    included, at its next statement: every session ends its transaction (commit or rollback),
+    and the pool rolls back a connection it takes back, so none holds an old snapshot
+    (tests/test_db_pool.py). What breaks a kept connection is closing any other descriptor of
+    the database's files in the same process (``Path.read_bytes()`` on them): that drops the
+    POSIX locks SQLite holds for all of the process's connections, so another process takes
+    itself for the last user, removes the ``-wal`` and ``-shm`` files, and the kept connection
+    goes on reading its stale copy (https://www.sqlite.org/howtocorrupt.html, 2.2). Nothing in
+    the project reads the files so; tests that look at their bytes do it in another process.
+    """
     url = url or database_url()
     with _lock:
         engine = _engines.get(url)
@@ -60,11 +79,15 @@ def get_engine(url: str | None = None) -> Engine:
             if url.startswith("sqlite:///"):
                 path = url.removeprefix("sqlite:///")
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                memory = path in ("", ":memory:") or "mode=memory" in path
                 engine = create_engine(
                     url,
                     future=True,
                     connect_args={"check_same_thread": False},
                     hide_parameters=True,  # SQL errors must not carry answers into logs
+                    # An in-memory database lives in its one connection: SQLAlchemy's default.
+                    **({} if memory else {"poolclass": QueuePool,
+                                          "pool_size": SQLITE_POOL_SIZE, "max_overflow": 16}),
                 )
                 if path and path != ":memory:" and not path.startswith("file:"):
                     # Readable by the service's user only (the -wal and -shm files SQLite

@@ -263,13 +263,29 @@ def _as_bytes(value) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
+def file_bytes(*paths: Path) -> bytes:
+    """The bytes of these files (those that exist), read by another process.
+
+    Not ``Path.read_bytes()`` here: closing a descriptor of a SQLite file drops the POSIX locks
+    SQLite holds for every connection this process keeps open to it (the store's pool), so the
+    next process to close its own connection takes itself for the last, removes the -wal and
+    -shm files, and the kept connections go on reading a stale database
+    (https://www.sqlite.org/howtocorrupt.html, 2.2).
+    """
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "for p in map(Path, sys.argv[1:]):\n"
+        "    sys.stdout.buffer.write(p.read_bytes() if p.exists() else b'')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *map(str, paths)],
+                          capture_output=True, check=True, timeout=60)
+    return done.stdout
+
+
 def sqlite_files(url: str) -> bytes:
     """Every byte of a SQLite database: the main file and its -wal, -shm and -journal."""
     path = Path(make_url(url).database)
-    return b"".join(
-        p.read_bytes() for p in (path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal")))
-        if p.exists()
-    )
+    return file_bytes(path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal")))
 
 
 def postgres_pages(url: str, tables: list[str]) -> bytes:
