@@ -261,10 +261,29 @@ def encrypt_deterministic(text: str) -> str:
     return _siv_encrypt(keyring().sivs[0], text)
 
 
+# Recent lookups' forms, per keyring: every action call looks its conversation up, and the
+# forms of one id under one set of keys never change. Bounded; emptied when the keys change.
+_FORMS_KEPT = 4096
+_forms: dict[str, tuple[str, ...]] = {}
+_forms_keyring: list[Keyring | None] = [None]
+
+
 def deterministic_forms(text: str) -> list[str]:
     """``text``'s ciphertext under every listed key, newest first: what a lookup must match
     while rows encrypted under an older key are not yet rotated."""
-    return [_siv_encrypt(siv, text) for siv in keyring().sivs]
+    ring = keyring()
+    if _forms_keyring[0] is not ring:
+        with _lock:
+            _forms.clear()
+            _forms_keyring[0] = ring
+    found = _forms.get(text)
+    if found is None:
+        found = tuple(_siv_encrypt(siv, text) for siv in ring.sivs)
+        with _lock:
+            if len(_forms) >= _FORMS_KEPT:
+                _forms.pop(next(iter(_forms)))  # the oldest entry
+            _forms[text] = found
+    return list(found)
 
 
 def _siv_open(value: str) -> tuple[int, str] | None:

@@ -7,18 +7,24 @@ synchronous; the action server calls them in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, Text, bindparam, insert, select, type_coerce, update
+from sqlalchemy.orm import Session, defer
 
+from bot import crypto
 from bot.answers import steroid_dose_in
 from bot.db import session_scope
 from bot.engine import Answer, Evaluation, Status, dependents, evaluate
 from bot.models import AnswerRow, Screening, ScreeningStatus, VerdictRow, utcnow
 from bot.protocol import AnswerType, Protocol, Question, get_protocol
 from bot.questions import Interpretation, interpret
+from bot.sealed import sealed_id_forms, sealed_id_in
 
 
 @dataclass(frozen=True)
@@ -56,57 +62,181 @@ class Snapshot:
         return self.evaluation.next_question
 
 
+# Built once (SQLAlchemy then reuses the compiled form): the conversation's latest screening
+# that was not started over. Its conversation id and consent wording are not loaded (nothing
+# here reads them; each would be one more decryption or copy a call), and reading them raises
+# rather than query again.
+_CURRENT = (
+    select(Screening)
+    .options(defer(Screening.conversation_id, raiseload=True),
+             defer(Screening.consent_text, raiseload=True))
+    .where(
+        sealed_id_in(Screening.conversation_id, "conversation"),
+        Screening.status != ScreeningStatus.RESTARTED,
+    )
+    .order_by(Screening.started_at.desc(), Screening.id.desc())
+    .limit(1)
+)
+
+
 def _current(session: Session, conversation_id: str) -> Screening | None:
     """The conversation's latest screening that was not started over."""
     return session.execute(
-        select(Screening)
-        .where(
-            Screening.conversation_id == conversation_id,
-            Screening.status != ScreeningStatus.RESTARTED,
-        )
-        .order_by(Screening.started_at.desc(), Screening.id.desc())
-        .limit(1)
+        _CURRENT, {"conversation": sealed_id_forms(conversation_id)}
     ).scalar_one_or_none()
 
 
-def _live_rows(session: Session, screening: Screening, pending: bool) -> list[AnswerRow]:
-    return list(
-        session.execute(
-            select(AnswerRow)
-            .where(
-                AnswerRow.screening_id == screening.id,
-                AnswerRow.superseded_at.is_(None),
-                AnswerRow.pending.is_(pending),
-            )
-            .order_by(AnswerRow.id)
-        ).scalars()
+class _Plaintexts:
+    """The decrypted values of each screening's live answers, by their ciphertext, per process.
+
+    An answer row's sealed values (what was understood, the typed words) never change once
+    written: a correction writes a new row and marks the old one superseded. Fernet's ciphertext
+    is new on every write, so a token seen before opens to the text it opened to then, and only
+    the rows written since the last read are decrypted. The live rows themselves, which and how
+    many, are read from the database on every call, so another process's answers, corrections
+    and erasures are seen at once. Each read keeps only the tokens of the rows it found live;
+    an erased screening's entry goes when it has not been read for ``IDLE_SECONDS`` or
+    ``KEPT`` others were read since; a change of keys empties it.
+    """
+
+    KEPT = 512
+    IDLE_SECONDS = 15 * 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_screening: OrderedDict[str, tuple[float, dict[str, str]]] = OrderedDict()
+        self._keyring: object | None = None
+
+    def open(self, screening_id: str, tokens: Iterable[str]) -> dict[str, str]:
+        """Each token's plaintext; the screening's kept tokens become exactly these."""
+        keyring = crypto.keyring()
+        now = time.monotonic()
+        with self._lock:
+            if keyring is not self._keyring:
+                self._by_screening.clear()
+                self._keyring = keyring
+            while self._by_screening:  # oldest first: drop those idle too long
+                _, (seen, _) = next(iter(self._by_screening.items()))
+                if now - seen < self.IDLE_SECONDS:
+                    break
+                self._by_screening.popitem(last=False)
+            known = self._by_screening.get(screening_id, (0.0, {}))[1]
+        opened = {t: known.get(t) or crypto.decrypt_text(t) for t in tokens}
+        with self._lock:
+            self._by_screening[screening_id] = (now, opened)
+            self._by_screening.move_to_end(screening_id)
+            while len(self._by_screening) > self.KEPT:
+                self._by_screening.popitem(last=False)
+        return opened
+
+
+_PLAINTEXTS = _Plaintexts()
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A live answer row: what the engine needs, and (for read-backs) the sealed words."""
+
+    id: int
+    question_id: str
+    pending: bool
+    answer: Answer
+    understood: str
+    raw_text: str
+
+
+_ANSWERS = AnswerRow.__table__
+# The live rows, a plain Core query built once, with their sealed columns as stored (the
+# tokens), opened by _Plaintexts.
+_LIVE_ROWS = (
+    select(
+        _ANSWERS.c.id,
+        _ANSWERS.c.question_id,
+        _ANSWERS.c.pending,
+        _ANSWERS.c.unsure,
+        _ANSWERS.c.exception,
+        type_coerce(_ANSWERS.c.value, JSON()).label("value"),  # a JSON string: the token
+        type_coerce(_ANSWERS.c.understood, Text()).label("understood"),
+        type_coerce(_ANSWERS.c.raw_text, Text()).label("raw_text"),
     )
+    .where(_ANSWERS.c.screening_id == bindparam("screening_id"),
+           _ANSWERS.c.superseded_at.is_(None))
+    .order_by(_ANSWERS.c.id)
+)
+
+
+def _live(session: Session, screening: Screening) -> list[_Row]:
+    """The screening's answers that are not superseded, given and read back, in their order.
+
+    One query; the values are decrypted once per process (:class:`_Plaintexts`): the typed
+    words and what was understood only for read-backs, which show them.
+    """
+    session.flush()  # the rows this session added or changed, before they are read
+    found = session.connection().execute(_LIVE_ROWS, {"screening_id": screening.id}).all()
+    tokens = [r.value for r in found if r.value is not None]
+    tokens += [t for r in found if r.pending for t in (r.understood, r.raw_text)]
+    opened = _PLAINTEXTS.open(screening.id, tokens)
+    return [
+        _Row(
+            r.id,
+            r.question_id,
+            r.pending,
+            Answer(
+                r.question_id,
+                None if r.value is None else json.loads(opened[r.value]),
+                r.unsure,
+                r.exception,
+            ),
+            opened[r.understood] if r.pending else "",
+            opened[r.raw_text] if r.pending else "",
+        )
+        for r in found
+    ]
+
+
+def _given(rows: Iterable[_Row]) -> dict[str, Answer]:
+    """The answers the engine judges: given and, where read back, confirmed."""
+    return {r.question_id: r.answer for r in rows if not r.pending}
+
+
+def _answers(session: Session, screening: Screening) -> dict[str, Answer]:
+    return _given(_live(session, screening))
 
 
 def _row_answer(row: AnswerRow) -> Answer:
     return Answer(row.question_id, row.value, row.unsure, row.exception)
 
 
-def _answers(session: Session, screening: Screening) -> dict[str, Answer]:
-    """The answers the engine judges: given and, where read back, confirmed."""
-    return {r.question_id: _row_answer(r) for r in _live_rows(session, screening, False)}
-
-
-def _snapshot(session: Session, screening: Screening, protocol: Protocol) -> Snapshot:
-    answers = _answers(session, screening)
-    evaluation = evaluate(protocol, answers)
-    # An open read-back comes before the engine's next question (a correction reads one back
-    # for an earlier question), as long as its question still applies and is unanswered.
-    pending = next(
+def _open_readback(rows: list[_Row], evaluation: Evaluation) -> _Row | None:
+    """The read-back the patient is asked to confirm: it comes before the engine's next question
+    (a correction reads one back for an earlier question), as long as its question still
+    applies and is unanswered, and none once the patient is ruled out."""
+    if evaluation.status is Status.NOT_ELIGIBLE:
+        return None
+    answered = {r.question_id for r in rows if not r.pending}
+    return next(
         (
-            Pending(r.question_id, _row_answer(r), r.understood, r.raw_text)
-            for r in reversed(_live_rows(session, screening, True))
-            if r.question_id not in answers and evaluation.applies.get(r.question_id) is True
+            r
+            for r in reversed(rows)
+            if r.pending
+            and r.question_id not in answered
+            and evaluation.applies.get(r.question_id) is True
         ),
         None,
     )
-    if evaluation.status is Status.NOT_ELIGIBLE:
-        pending = None
+
+
+def _snapshot(
+    session: Session, screening: Screening, protocol: Protocol, rows: list[_Row] | None = None
+) -> Snapshot:
+    """The screening as its live rows (``rows`` if this session has just read them) say."""
+    rows = _live(session, screening) if rows is None else rows
+    answers = _given(rows)
+    evaluation = evaluate(protocol, answers)
+    readback = _open_readback(rows, evaluation)
+    pending = None if readback is None else Pending(
+        readback.question_id, readback.answer, readback.understood, readback.raw_text
+    )
     return Snapshot(
         screening_id=screening.id,
         trial_id=screening.trial_id,
@@ -120,25 +250,44 @@ def _snapshot(session: Session, screening: Screening, protocol: Protocol) -> Sna
     )
 
 
+_VERDICTS = VerdictRow.__table__
+# Built once. The verdicts are plain rows, neither sealed nor needed as objects: read them, add
+# the new ones and change those that changed (an answer changes a few), a statement each.
+_STORED_VERDICTS = select(
+    _VERDICTS.c.id, _VERDICTS.c.criterion_id, _VERDICTS.c.verdict, _VERDICTS.c.patient_specific
+).where(_VERDICTS.c.screening_id == bindparam("screening_id"))
+_CHANGE_VERDICT = (
+    update(_VERDICTS)
+    .where(_VERDICTS.c.id == bindparam("verdict_id"))
+    .values(verdict=bindparam("verdict"), patient_specific=bindparam("patient_specific"),
+            updated_at=bindparam("updated_at"))
+)
+
+
 def _store_evaluation(
     session: Session, screening: Screening, protocol: Protocol, evaluation: Evaluation
 ) -> None:
+    connection = session.connection()
     existing = {
-        v.criterion_id: v
-        for v in session.execute(
-            select(VerdictRow).where(VerdictRow.screening_id == screening.id)
-        ).scalars()
+        r.criterion_id: r
+        for r in connection.execute(_STORED_VERDICTS, {"screening_id": screening.id})
     }
     now = utcnow()
+    added: list[dict] = []
+    changed: list[dict] = []
     for result in evaluation.results:
+        values = {"verdict": result.verdict.value, "patient_specific": result.patient_specific,
+                  "updated_at": now}
         row = existing.get(result.criterion.id)
         if row is None:
-            row = VerdictRow(screening_id=screening.id, criterion_id=result.criterion.id)
-            session.add(row)
-        if row.verdict != result.verdict.value or row.patient_specific != result.patient_specific:
-            row.verdict = result.verdict.value
-            row.patient_specific = result.patient_specific
-            row.updated_at = now
+            added.append({"screening_id": screening.id, "criterion_id": result.criterion.id,
+                          **values})
+        elif row.verdict != values["verdict"] or row.patient_specific != values["patient_specific"]:
+            changed.append({"verdict_id": row.id, **values})
+    if added:
+        connection.execute(insert(_VERDICTS), added)
+    if changed:
+        connection.execute(_CHANGE_VERDICT, changed)
     # A minor is whoever the protocol's guardian question applies to.
     screening.is_minor = any(
         evaluation.applies.get(q.id) is True for q in protocol.questions if "guardian" in q.flags
@@ -263,7 +412,8 @@ def take_answer(
     with session_scope() as session:
         screening = _require_consent(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
-        answers = _answers(session, screening)
+        rows = _live(session, screening)
+        answers = _given(rows)
         question = protocol.question(question_id)
         if interpretation.at_least and _rules_out(protocol, answers, interpretation.answer):
             # "More than 7 weeks" may be months: a bound never rules out, the site asks.
@@ -272,13 +422,14 @@ def take_answer(
             )
         if not needs_readback(protocol, answers, question, interpretation, typed):
             row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
-            return _apply_answer(session, screening, row)
+            return _apply_answer(session, screening, rows, row)
+        replaced = _ids(rows, {question_id}, pending=True)
         previous = answers.get(question_id)
         if previous is not None:
-            _supersede(session, screening, {question_id})
+            replaced += _ids(rows, {question_id})
             if previous != interpretation.answer:
-                _supersede(session, screening, dependents(protocol, question_id))
-        _supersede(session, screening, {question_id}, pending=True)
+                replaced += _ids(rows, dependents(protocol, question_id))
+        _supersede(session, replaced)
         session.add(_new_row(screening, question_id, raw_text, interpretation, pending=True))
         session.flush()
         snap = _snapshot(session, screening, protocol)
@@ -297,7 +448,7 @@ def record_answer(
     with session_scope() as session:
         screening = _require_consent(session, conversation_id)
         row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
-        return _apply_answer(session, screening, row)
+        return _apply_answer(session, screening, _live(session, screening), row)
 
 
 def confirm_pending(conversation_id: str) -> Snapshot:
@@ -305,18 +456,11 @@ def confirm_pending(conversation_id: str) -> Snapshot:
     with session_scope() as session:
         screening = _require_consent(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
-        pending = _snapshot(session, screening, protocol).pending
-        if pending is None:
-            return _snapshot(session, screening, protocol)
-        row = session.execute(
-            select(AnswerRow).where(
-                AnswerRow.screening_id == screening.id,
-                AnswerRow.question_id == pending.question_id,
-                AnswerRow.pending.is_(True),
-                AnswerRow.superseded_at.is_(None),
-            ).order_by(AnswerRow.id.desc()).limit(1)
-        ).scalar_one()
-        return _apply_answer(session, screening, row, already_added=True)
+        rows = _live(session, screening)
+        readback = _open_readback(rows, evaluate(protocol, _given(rows)))
+        if readback is None:
+            return _snapshot(session, screening, protocol, rows)
+        return _apply_answer(session, screening, rows, readback)
 
 
 def discard_pending(conversation_id: str) -> Snapshot | None:
@@ -325,9 +469,7 @@ def discard_pending(conversation_id: str) -> Snapshot | None:
         screening = _current(session, conversation_id)
         if screening is None:
             return None
-        pending_ids = {r.question_id for r in _live_rows(session, screening, True)}
-        _supersede(session, screening, pending_ids, pending=True)
-        session.flush()
+        _supersede(session, [r.id for r in _live(session, screening) if r.pending])
         return _snapshot(session, screening, get_protocol(screening.trial_id))
 
 
@@ -351,23 +493,38 @@ def _new_row(
 
 
 def _apply_answer(
-    session: Session, screening: Screening, row: AnswerRow, already_added: bool = False
+    session: Session, screening: Screening, rows: list[_Row], row: AnswerRow | _Row
 ) -> Snapshot:
+    """Count an answer: a new ``AnswerRow``, or the open read-back (a live ``_Row``) confirmed.
+
+    ``rows`` are the live rows this session read: the earlier answer to the question, the
+    answers to its follow-ups if it changed and any other read-back for it are set aside.
+    """
     protocol = get_protocol(screening.trial_id)
     question_id = row.question_id
-    previous = _answers(session, screening).get(question_id)
-    _supersede(session, screening, {question_id})
-    if previous is not None and previous != _row_answer(row):
-        _supersede(session, screening, dependents(protocol, question_id))
+    answer = row.answer if isinstance(row, _Row) else _row_answer(row)
+    previous = _given(rows).get(question_id)
+    replaced = _ids(rows, {question_id})
+    if previous is not None and previous != answer:
+        replaced += _ids(rows, dependents(protocol, question_id))
     # Any other read-back still open for this question is now answered.
-    _supersede(session, screening, {question_id}, pending=True, keep=row)
-    row.pending = False
-    if not already_added:
+    keep = row.id if isinstance(row, _Row) else None
+    replaced += [i for i in _ids(rows, {question_id}, pending=True) if i != keep]
+    _supersede(session, replaced)
+    if isinstance(row, _Row):
+        session.execute(
+            update(AnswerRow).where(AnswerRow.id == row.id).values(pending=False)
+            .execution_options(synchronize_session=False)
+        )
+        raw_text = row.raw_text
+    else:
+        row.pending = False
         session.add(row)
+        raw_text = row.raw_text
     if screening.status == ScreeningStatus.STOPPED:
         screening.status = ScreeningStatus.IN_PROGRESS
     session.flush()
-    _answer_doses_given_with_medicines(session, screening, protocol, row)
+    _answer_doses_given_with_medicines(session, screening, protocol, answer, raw_text)
     snap = _snapshot(session, screening, protocol)
     _store_evaluation(session, screening, protocol, snap.evaluation)
     if snap.evaluation.status is Status.NOT_ELIGIBLE:
@@ -376,16 +533,16 @@ def _apply_answer(
 
 
 def _answer_doses_given_with_medicines(
-    session: Session, screening: Screening, protocol: Protocol, row: AnswerRow
+    session: Session, screening: Screening, protocol: Protocol, answer: Answer, raw_text: str
 ) -> None:
     """ "pred 10mg and MMF" answers the dose question too, so it is not asked again.
 
     Only for a dose question that reads this medicines answer, applies now and has no answer.
     """
-    question = protocol.question(row.question_id)
-    if question.type is not AnswerType.MEDICATIONS or row.unsure:
+    question = protocol.question(answer.question_id)
+    if question.type is not AnswerType.MEDICATIONS or answer.unsure:
         return
-    found = steroid_dose_in(row.raw_text)
+    found = steroid_dose_in(raw_text)
     if found is None:
         return
     steroid, mg = found
@@ -399,7 +556,7 @@ def _answer_doses_given_with_medicines(
             continue
         understood = interpret(dose_q, f"{mg:g} mg a day", screening.language, medicines)
         if understood is not None:
-            session.add(_new_row(screening, dose_q.id, row.raw_text, understood, pending=False))
+            session.add(_new_row(screening, dose_q.id, raw_text, understood, pending=False))
     session.flush()
 
 
@@ -408,10 +565,10 @@ def reopen(conversation_id: str, question_id: str) -> Snapshot:
     with session_scope() as session:
         screening = _require(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
-        _supersede(session, screening, {question_id} | dependents(protocol, question_id))
+        _supersede(session, _ids(_live(session, screening),
+                                 {question_id} | dependents(protocol, question_id)))
         if screening.status in ScreeningStatus.FINISHED:
             screening.status = ScreeningStatus.IN_PROGRESS
-        session.flush()
         snap = _snapshot(session, screening, protocol)
         _store_evaluation(session, screening, protocol, snap.evaluation)
         return Snapshot(**{**snap.__dict__, "status": screening.status})
@@ -470,26 +627,23 @@ def _require_consent(session: Session, conversation_id: str) -> Screening:
     return screening
 
 
-def _supersede(
-    session: Session,
-    screening: Screening,
-    question_ids: set[str],
-    pending: bool = False,
-    keep: AnswerRow | None = None,
-) -> None:
-    """Mark the live answers (or, with ``pending``, the open read-backs) to these questions as
-    superseded; the rows stay, so the transcript of what the patient said is complete."""
-    if not question_ids:
-        return
-    now = utcnow()
-    rows = session.execute(
-        select(AnswerRow).where(
-            AnswerRow.screening_id == screening.id,
-            AnswerRow.question_id.in_(question_ids),
-            AnswerRow.superseded_at.is_(None),
-            AnswerRow.pending.is_(pending),
-        )
-    ).scalars()
-    for row in rows:
-        if row is not keep:
-            row.superseded_at = now
+def _ids(rows: Iterable[_Row], question_ids: set[str], pending: bool = False) -> list[int]:
+    """The live answers (or, with ``pending``, the open read-backs) to these questions."""
+    return [r.id for r in rows if r.pending is pending and r.question_id in question_ids]
+
+
+# Built once: set these live rows aside.
+_SUPERSEDE = (
+    update(_ANSWERS)
+    .where(_ANSWERS.c.id.in_(bindparam("ids", expanding=True)),
+           _ANSWERS.c.superseded_at.is_(None))
+    .values(superseded_at=bindparam("now"))
+)
+
+
+def _supersede(session: Session, ids: Iterable[int]) -> None:
+    """Mark these live rows superseded, in one statement; the rows stay, so the transcript of
+    what the patient said is complete. (The ids come from the live rows this session read.)"""
+    ids = sorted(set(ids))
+    if ids:
+        session.connection().execute(_SUPERSEDE, {"ids": ids, "now": utcnow()})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, type_coerce
+from sqlalchemy import JSON, String, Text, bindparam, type_coerce
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
@@ -101,6 +101,18 @@ class _DeterministicComparator(TypeDecorator.Comparator):
                 f"{self.expr} is encrypted at rest: only equality with a string can be looked up"
             )
         return super().operate(op, *other, **kwargs)
+
+
+def sealed_id_in(column: Any, name: str) -> Any:
+    """``column`` (a :class:`SealedId`) equal to the value bound as ``name``: the comparison
+    ``column == value`` makes, for a statement built once and run with
+    ``{name: sealed_id_forms(value)}``."""
+    return type_coerce(column, String).in_(bindparam(name, expanding=True))
+
+
+def sealed_id_forms(value: str) -> list[str]:
+    """The values :func:`sealed_id_in` is bound to for ``value``: its form under every key."""
+    return crypto.deterministic_forms(value)
 
 
 class SealedId(TypeDecorator):
