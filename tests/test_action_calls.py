@@ -53,8 +53,8 @@ def mid_screening(domain: Domain) -> DialogueStateTracker:
 async def call(domain: Domain, url: str) -> tuple[bool, list[dict], DialogueStateTracker, float]:
     tracker = mid_screening(domain)
     output = CollectingOutputChannel()
-    action = RemoteAction("action_ask_answer", EndpointConfig(url))
-    prediction = PolicyPrediction.for_action_name(domain, "action_ask_answer")
+    action = RemoteAction("action_screening_outcome", EndpointConfig(url))
+    prediction = PolicyPrediction.for_action_name(domain, "action_screening_outcome")
     started = time.monotonic()
     carry_on = await processor(domain)._run_action(action, tracker, output, None, prediction)
     return carry_on, output.messages, tracker, time.monotonic() - started
