@@ -84,3 +84,86 @@ def test_held_out_faq_lines_are_labelled_with_trained_sub_intents():
         intents = {block["intent"] for block in data["nlu"]}
         faq = {i for i in intents if i.startswith("faq")}
         assert faq == {f"faq/{t}" for t in trained[language]}, name
+
+
+def _selector(tmp_path: Path):
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+
+    from channels.response_selector import FaqTopicSelector
+
+    return FaqTopicSelector.create(
+        {**FaqTopicSelector.get_default_config(), "solver": "liblinear"},
+        LocalModelStorage(tmp_path), Resource("faq_topics"),
+        ExecutionContext(GraphSchema({}), "test"),
+    )
+
+
+def _featurised(column: int | None, **data: object):
+    """A message whose text has one sparse sentence feature: a 1 in ``column`` of 4."""
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.training_data.message import Message
+    from scipy.sparse import coo_matrix
+
+    message = Message(data={"text": "words", **data})
+    if column is not None:
+        message.add_features(Features(coo_matrix(([1.0], ([0], [column])), shape=(1, 4)),
+                                      "sentence", "text", "counts"))
+    return message
+
+
+def test_the_topic_selector_selects_for_faq_messages_only_as_rasa_reads_it(tmp_path: Path):
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    selector = _selector(tmp_path)
+    training = [_featurised(0, intent="faq", intent_response_key="faq/compensation"),
+                _featurised(1, intent="faq", intent_response_key="faq/visits"),
+                _featurised(2, intent="ask_why")]  # not an FAQ: no label of the selector
+    selector.train(TrainingData(training))
+    assert sorted(selector.clf.classes_) == ["faq/compensation", "faq/visits"]
+
+    faq = _featurised(1, intent={"name": "faq", "confidence": 0.9})
+    other = _featurised(1, intent={"name": "ask_why", "confidence": 0.9})
+    blank = _featurised(None, intent={"name": "faq", "confidence": 0.0})
+    selector.process([faq, other, blank])
+    assert other.get("response_selector") is None and blank.get("response_selector") is None
+
+    # What the processor gets from the graph: the output properties (the intent is the intent
+    # classifier's, one of them in a real parse).
+    parse_data = {**faq.as_dict(only_output_properties=True), "intent": faq.get("intent")}
+    assert set(parse_data) == {"text", "intent", "response_selector"}
+    selection = parse_data["response_selector"]
+    assert selection["all_retrieval_intents"] == ["faq"]
+    assert selection["faq"]["response"]["intent_response_key"] == "faq/visits"
+    assert selection["faq"]["response"]["utter_action"] == "utter_faq/visits"
+    ranking = selection["faq"]["ranking"]
+    assert [r["intent_response_key"] for r in ranking] == ["faq/visits", "faq/compensation"]
+    assert ranking[0]["confidence"] == selection["faq"]["response"]["confidence"] > 0.5
+    # Rasa's processor copies the selection into the intent as it did from its ResponseSelector,
+    # and the action answers that topic.
+    MessageProcessor._update_full_retrieval_intent(None, parse_data)  # reads no attribute
+    assert parse_data["intent"]["full_retrieval_intent_name"] == "faq/visits"
+    assert faq_topic(parse_data) == "visits"
+
+
+def test_the_topic_selector_survives_persist_and_load(tmp_path: Path):
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from channels.response_selector import FaqTopicSelector
+
+    selector = _selector(tmp_path)
+    selector.train(TrainingData([
+        _featurised(0, intent="faq", intent_response_key="faq/compensation"),
+        _featurised(1, intent="faq", intent_response_key="faq/visits")]))
+    loaded = FaqTopicSelector.load(
+        selector.config, LocalModelStorage(tmp_path), Resource("faq_topics"),
+        ExecutionContext(GraphSchema({}), "test"))
+    message = _featurised(0, intent={"name": "faq", "confidence": 0.9})
+    loaded.process([message])
+    assert message.get("response_selector")["faq"]["response"]["intent_response_key"] == (
+        "faq/compensation")
