@@ -13,6 +13,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import JSON, Text, bindparam, insert, select, type_coerce, update
 from sqlalchemy.orm import Session, defer
@@ -86,53 +88,6 @@ def _current(session: Session, conversation_id: str) -> Screening | None:
     ).scalar_one_or_none()
 
 
-class _Plaintexts:
-    """The decrypted values of each screening's live answers, by their ciphertext, per process.
-
-    An answer row's sealed values (what was understood, the typed words) never change once
-    written: a correction writes a new row and marks the old one superseded. Fernet's ciphertext
-    is new on every write, so a token seen before opens to the text it opened to then, and only
-    the rows written since the last read are decrypted. The live rows themselves, which and how
-    many, are read from the database on every call, so another process's answers, corrections
-    and erasures are seen at once. Each read keeps only the tokens of the rows it found live;
-    an erased screening's entry goes when it has not been read for ``IDLE_SECONDS`` or
-    ``KEPT`` others were read since; a change of keys empties it.
-    """
-
-    KEPT = 512
-    IDLE_SECONDS = 15 * 60.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_screening: OrderedDict[str, tuple[float, dict[str, str]]] = OrderedDict()
-        self._keyring: object | None = None
-
-    def open(self, screening_id: str, tokens: Iterable[str]) -> dict[str, str]:
-        """Each token's plaintext; the screening's kept tokens become exactly these."""
-        keyring = crypto.keyring()
-        now = time.monotonic()
-        with self._lock:
-            if keyring is not self._keyring:
-                self._by_screening.clear()
-                self._keyring = keyring
-            while self._by_screening:  # oldest first: drop those idle too long
-                _, (seen, _) = next(iter(self._by_screening.items()))
-                if now - seen < self.IDLE_SECONDS:
-                    break
-                self._by_screening.popitem(last=False)
-            known = self._by_screening.get(screening_id, (0.0, {}))[1]
-        opened = {t: known.get(t) or crypto.decrypt_text(t) for t in tokens}
-        with self._lock:
-            self._by_screening[screening_id] = (now, opened)
-            self._by_screening.move_to_end(screening_id)
-            while len(self._by_screening) > self.KEPT:
-                self._by_screening.popitem(last=False)
-        return opened
-
-
-_PLAINTEXTS = _Plaintexts()
-
-
 @dataclass(frozen=True)
 class _Row:
     """A live answer row: what the engine needs, and (for read-backs) the sealed words."""
@@ -145,9 +100,102 @@ class _Row:
     raw_text: str
 
 
+class _Live:
+    """A screening's live rows as one read found them, with what is derived from them: the
+    answers the engine judges and (for the last protocol asked) its evaluation."""
+
+    def __init__(self, rows: tuple[_Row, ...]) -> None:
+        self.rows = rows
+        # Read-only: a snapshot hands it out, and the same object serves the next call.
+        self.given: Mapping[str, Answer] = MappingProxyType(
+            {r.question_id: r.answer for r in rows if not r.pending}
+        )
+        self._evaluated: tuple[Protocol, Evaluation] | None = None
+
+    def evaluation(self, protocol: Protocol) -> Evaluation:
+        found = self._evaluated
+        if found is None or found[0] is not protocol:
+            found = (protocol, evaluate(protocol, self.given))
+            self._evaluated = found
+        return found[1]
+
+
+class _LiveCache:
+    """Each screening's live rows, decrypted and parsed once per process.
+
+    Every read still asks the database which rows are live (another process may have answered,
+    corrected or erased since), but a row's content never changes once written: a correction
+    writes a new row and marks the old one superseded, a confirmed read-back only loses its
+    ``pending`` flag, and a key rotation writes new ciphertext of the same text. So a row seen
+    before, with the same id, ``pending`` flag and value ciphertext, is taken as it was parsed
+    then, and only rows written since are decrypted; when no row changed, the whole
+    :class:`_Live` (and its evaluation) is the one from before. An erased screening's entry goes
+    when it has not been read for ``IDLE_SECONDS`` or ``KEPT`` others were read since; a change
+    of keys empties the cache.
+    """
+
+    KEPT = 512
+    IDLE_SECONDS = 15 * 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[float, tuple, _Live, dict[tuple, _Row]]] = (
+            OrderedDict()
+        )
+        self._keyring: object | None = None
+
+    def live(self, screening_id: str, found: Iterable[Any]) -> _Live:
+        """The live rows ``found`` (rows of ``_LIVE_ROWS``), parsed."""
+        found = list(found)
+        keyring = crypto.keyring()
+        now = time.monotonic()
+        signature = tuple((r.id, r.pending, r.value) for r in found)
+        with self._lock:
+            if keyring is not self._keyring:
+                self._entries.clear()
+                self._keyring = keyring
+            while self._entries:  # oldest first: drop those idle too long
+                seen = next(iter(self._entries.values()))[0]
+                if now - seen < self.IDLE_SECONDS:
+                    break
+                self._entries.popitem(last=False)
+            entry = self._entries.get(screening_id)
+        if entry is not None and entry[1] == signature:
+            live, rows = entry[2], entry[3]
+        else:
+            known = entry[3] if entry is not None else {}
+            rows = {
+                key: known.get(key) or _parsed(r)
+                for key, r in zip(signature, found, strict=True)
+            }
+            live = _Live(tuple(rows.values()))
+        with self._lock:
+            self._entries[screening_id] = (now, signature, live, rows)
+            self._entries.move_to_end(screening_id)
+            while len(self._entries) > self.KEPT:
+                self._entries.popitem(last=False)
+        return live
+
+
+_LIVE_CACHE = _LiveCache()
+
+
+def _parsed(r: Any) -> _Row:
+    """One row of ``_LIVE_ROWS`` decrypted: its value, and for a read-back the words shown."""
+    value = None if r.value is None else json.loads(crypto.decrypt_text(r.value))
+    return _Row(
+        r.id,
+        r.question_id,
+        r.pending,
+        Answer(r.question_id, value, r.unsure, r.exception),
+        crypto.decrypt_text(r.understood) if r.pending else "",
+        crypto.decrypt_text(r.raw_text) if r.pending else "",
+    )
+
+
 _ANSWERS = AnswerRow.__table__
 # The live rows, a plain Core query built once, with their sealed columns as stored (the
-# tokens), opened by _Plaintexts.
+# tokens), opened by _LiveCache.
 _LIVE_ROWS = (
     select(
         _ANSWERS.c.id,
@@ -165,33 +213,16 @@ _LIVE_ROWS = (
 )
 
 
-def _live(session: Session, screening: Screening) -> list[_Row]:
-    """The screening's answers that are not superseded, given and read back, in their order.
-
-    One query; the values are decrypted once per process (:class:`_Plaintexts`): the typed
-    words and what was understood only for read-backs, which show them.
-    """
+def _read_live(session: Session, screening: Screening) -> _Live:
+    """The screening's answers that are not superseded, given and read back, in their order:
+    one query, and what it found parsed once per process (:class:`_LiveCache`)."""
     session.flush()  # the rows this session added or changed, before they are read
     found = session.connection().execute(_LIVE_ROWS, {"screening_id": screening.id}).all()
-    tokens = [r.value for r in found if r.value is not None]
-    tokens += [t for r in found if r.pending for t in (r.understood, r.raw_text)]
-    opened = _PLAINTEXTS.open(screening.id, tokens)
-    return [
-        _Row(
-            r.id,
-            r.question_id,
-            r.pending,
-            Answer(
-                r.question_id,
-                None if r.value is None else json.loads(opened[r.value]),
-                r.unsure,
-                r.exception,
-            ),
-            opened[r.understood] if r.pending else "",
-            opened[r.raw_text] if r.pending else "",
-        )
-        for r in found
-    ]
+    return _LIVE_CACHE.live(screening.id, found)
+
+
+def _live(session: Session, screening: Screening) -> list[_Row]:
+    return list(_read_live(session, screening).rows)
 
 
 def _given(rows: Iterable[_Row]) -> dict[str, Answer]:
@@ -201,10 +232,6 @@ def _given(rows: Iterable[_Row]) -> dict[str, Answer]:
 
 def _answers(session: Session, screening: Screening) -> dict[str, Answer]:
     return _given(_live(session, screening))
-
-
-def _row_answer(row: AnswerRow) -> Answer:
-    return Answer(row.question_id, row.value, row.unsure, row.exception)
 
 
 def _open_readback(rows: list[_Row], evaluation: Evaluation) -> _Row | None:
@@ -227,13 +254,13 @@ def _open_readback(rows: list[_Row], evaluation: Evaluation) -> _Row | None:
 
 
 def _snapshot(
-    session: Session, screening: Screening, protocol: Protocol, rows: list[_Row] | None = None
+    session: Session, screening: Screening, protocol: Protocol, live: _Live | None = None
 ) -> Snapshot:
-    """The screening as its live rows (``rows`` if this session has just read them) say."""
-    rows = _live(session, screening) if rows is None else rows
-    answers = _given(rows)
-    evaluation = evaluate(protocol, answers)
-    readback = _open_readback(rows, evaluation)
+    """The screening as its live rows (``live`` if this session has just read them) say."""
+    live = _read_live(session, screening) if live is None else live
+    answers = live.given
+    evaluation = live.evaluation(protocol)
+    readback = _open_readback(list(live.rows), evaluation)
     pending = None if readback is None else Pending(
         readback.question_id, readback.answer, readback.understood, readback.raw_text
     )
@@ -421,7 +448,7 @@ def take_answer(
                 Answer.not_sure(question_id), interpretation.understood
             )
         if not needs_readback(protocol, answers, question, interpretation, typed):
-            row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
+            row = _new_row(question_id, raw_text, interpretation)
             return _apply_answer(session, screening, rows, row)
         replaced = _ids(rows, {question_id}, pending=True)
         previous = answers.get(question_id)
@@ -430,8 +457,7 @@ def take_answer(
             if previous != interpretation.answer:
                 replaced += _ids(rows, dependents(protocol, question_id))
         _supersede(session, replaced)
-        session.add(_new_row(screening, question_id, raw_text, interpretation, pending=True))
-        session.flush()
+        _insert(session, screening, _new_row(question_id, raw_text, interpretation), pending=True)
         snap = _snapshot(session, screening, protocol)
         _store_evaluation(session, screening, protocol, snap.evaluation)
         return Snapshot(**{**snap.__dict__, "status": screening.status})
@@ -447,7 +473,7 @@ def record_answer(
     """
     with session_scope() as session:
         screening = _require_consent(session, conversation_id)
-        row = _new_row(screening, question_id, raw_text, interpretation, pending=False)
+        row = _new_row(question_id, raw_text, interpretation)
         return _apply_answer(session, screening, _live(session, screening), row)
 
 
@@ -456,11 +482,11 @@ def confirm_pending(conversation_id: str) -> Snapshot:
     with session_scope() as session:
         screening = _require_consent(session, conversation_id)
         protocol = get_protocol(screening.trial_id)
-        rows = _live(session, screening)
-        readback = _open_readback(rows, evaluate(protocol, _given(rows)))
+        live = _read_live(session, screening)
+        readback = _open_readback(list(live.rows), live.evaluation(protocol))
         if readback is None:
-            return _snapshot(session, screening, protocol, rows)
-        return _apply_answer(session, screening, rows, readback)
+            return _snapshot(session, screening, protocol, live)
+        return _apply_answer(session, screening, list(live.rows), readback)
 
 
 def discard_pending(conversation_id: str) -> Snapshot | None:
@@ -473,36 +499,54 @@ def discard_pending(conversation_id: str) -> Snapshot | None:
         return _snapshot(session, screening, get_protocol(screening.trial_id))
 
 
-def _new_row(
-    screening: Screening,
-    question_id: str,
-    raw_text: str,
-    interpretation: Interpretation,
-    pending: bool,
-) -> AnswerRow:
-    return AnswerRow(
-        screening_id=screening.id,
-        question_id=question_id,
-        raw_text=raw_text,
-        value=interpretation.answer.value,
-        unsure=interpretation.answer.unsure,
-        exception=interpretation.answer.exception,
-        understood=interpretation.understood,
-        pending=pending,
+@dataclass(frozen=True)
+class _NewRow:
+    """An answer about to be written."""
+
+    question_id: str
+    answer: Answer
+    understood: str
+    raw_text: str
+
+
+def _new_row(question_id: str, raw_text: str, interpretation: Interpretation) -> _NewRow:
+    given = interpretation.answer
+    return _NewRow(
+        question_id,
+        Answer(question_id, given.value, given.unsure, given.exception),
+        interpretation.understood,
+        raw_text,
     )
 
 
+_INSERT_ANSWER = insert(_ANSWERS)  # the sealed columns encrypt as they are bound
+
+
+def _insert(session: Session, screening: Screening, row: _NewRow, pending: bool) -> None:
+    session.connection().execute(_INSERT_ANSWER, {
+        "screening_id": screening.id,
+        "question_id": row.question_id,
+        "raw_text": row.raw_text,
+        "value": row.answer.value,
+        "unsure": row.answer.unsure,
+        "exception": row.answer.exception,
+        "understood": row.understood,
+        "pending": pending,
+    })
+
+
 def _apply_answer(
-    session: Session, screening: Screening, rows: list[_Row], row: AnswerRow | _Row
+    session: Session, screening: Screening, rows: list[_Row], row: _NewRow | _Row
 ) -> Snapshot:
-    """Count an answer: a new ``AnswerRow``, or the open read-back (a live ``_Row``) confirmed.
+    """Count an answer: a new one (``_NewRow``), or the open read-back (a live ``_Row``)
+    confirmed.
 
     ``rows`` are the live rows this session read: the earlier answer to the question, the
     answers to its follow-ups if it changed and any other read-back for it are set aside.
     """
     protocol = get_protocol(screening.trial_id)
     question_id = row.question_id
-    answer = row.answer if isinstance(row, _Row) else _row_answer(row)
+    answer = row.answer
     previous = _given(rows).get(question_id)
     replaced = _ids(rows, {question_id})
     if previous is not None and previous != answer:
@@ -512,19 +556,13 @@ def _apply_answer(
     replaced += [i for i in _ids(rows, {question_id}, pending=True) if i != keep]
     _supersede(session, replaced)
     if isinstance(row, _Row):
-        session.execute(
-            update(AnswerRow).where(AnswerRow.id == row.id).values(pending=False)
-            .execution_options(synchronize_session=False)
-        )
-        raw_text = row.raw_text
+        session.connection().execute(_CONFIRM, {"answer_id": row.id})
     else:
-        row.pending = False
-        session.add(row)
-        raw_text = row.raw_text
+        _insert(session, screening, row, pending=False)
     if screening.status == ScreeningStatus.STOPPED:
         screening.status = ScreeningStatus.IN_PROGRESS
     session.flush()
-    _answer_doses_given_with_medicines(session, screening, protocol, answer, raw_text)
+    _answer_doses_given_with_medicines(session, screening, protocol, answer, row.raw_text)
     snap = _snapshot(session, screening, protocol)
     _store_evaluation(session, screening, protocol, snap.evaluation)
     if snap.evaluation.status is Status.NOT_ELIGIBLE:
@@ -556,8 +594,7 @@ def _answer_doses_given_with_medicines(
             continue
         understood = interpret(dose_q, f"{mg:g} mg a day", screening.language, medicines)
         if understood is not None:
-            session.add(_new_row(screening, dose_q.id, raw_text, understood, pending=False))
-    session.flush()
+            _insert(session, screening, _new_row(dose_q.id, raw_text, understood), pending=False)
 
 
 def reopen(conversation_id: str, question_id: str) -> Snapshot:
@@ -577,7 +614,7 @@ def reopen(conversation_id: str, question_id: str) -> Snapshot:
 def answered_questions(conversation_id: str) -> dict[str, Answer]:
     with session_scope() as session:
         screening = _current(session, conversation_id)
-        return {} if screening is None else _answers(session, screening)
+        return {} if screening is None else dict(_answers(session, screening))
 
 
 def stop(conversation_id: str) -> Snapshot | None:
@@ -632,6 +669,8 @@ def _ids(rows: Iterable[_Row], question_ids: set[str], pending: bool = False) ->
     return [r.id for r in rows if r.pending is pending and r.question_id in question_ids]
 
 
+# Built once: a read-back the patient confirmed counts.
+_CONFIRM = update(_ANSWERS).where(_ANSWERS.c.id == bindparam("answer_id")).values(pending=False)
 # Built once: set these live rows aside.
 _SUPERSEDE = (
     update(_ANSWERS)
