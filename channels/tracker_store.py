@@ -69,8 +69,10 @@ the turn reaches the kept one. It stays right because:
 * new conversations start as an ``IncrementalTracker`` as well (``init_tracker``).
 
 On SQLite the store's database keeps a write-ahead log with ``synchronous=NORMAL``
-(:func:`_sqlite_journal`): with SQLite's default rollback journal each turn's commit waited for
-three fsyncs, 20% of the Rasa server's busy time once the rest was incremental. A commit is
+(:func:`_sqlite_journal`) and one idle connection that keeps the log from being checkpointed
+away whenever a session's connection closes: with SQLite's default rollback journal each
+turn's commit waited for its fsyncs, 20% of the Rasa server's busy time once the rest was
+incremental. A commit is
 then written to the ``-wal`` file without waiting for the disk: a crash of the process loses
 nothing, a power cut can lose the last turns' events (never the database's consistency). The
 staff console still reads it with ``mode=ro`` (bot/transcripts.py: SQLite 3.22 and later open a
@@ -155,16 +157,34 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
         from bot.files import private_sqlite
         from bot.rotation import TRACKER_COLUMNS, check_keys, seal_tracker_events
 
-        if self.engine.dialect.name == "sqlite" and self.engine.url.database:
+        sqlite = self.engine.dialect.name == "sqlite" and bool(self.engine.url.database)
+        if sqlite:
             private_sqlite(self.engine.url.database)
-            sa.event.listen(self.engine, "connect", _sqlite_journal)
         check_keys(self.engine, {"events": TRACKER_COLUMNS})
         sealed = seal_tracker_events(self.engine)
         if sealed:
             log.warning("encrypted %s tracker events that were stored in plain text", sealed)
+        if sqlite:
+            self._keep_write_ahead_log(checkpoint=bool(sealed))
 
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._sessions_lock = threading.Lock()
+
+    def _keep_write_ahead_log(self, checkpoint: bool) -> None:
+        """WAL and NORMAL sync on every connection of the SQLite engine, and one idle
+        connection kept open. Rasa's engine opens a connection per session (SQLAlchemy 1.4
+        gives a SQLite file no pool), and when the last connection to a WAL database closes,
+        SQLite checkpoints the log into the file and deletes it, with the fsyncs the log was
+        meant to save; this one (no transaction, so no lock on the data) keeps the log open.
+        After events were sealed in place, the log is checkpointed at once, so the file's old
+        plain-text pages are overwritten now rather than at some later checkpoint."""
+        sa.event.listen(self.engine, "connect", _sqlite_journal)
+        self._wal_keeper = self.engine.raw_connection()
+        cursor = self._wal_keeper.cursor()
+        cursor.execute("SELECT count(*) FROM sqlite_master").fetchall()  # counts once it read
+        if checkpoint:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        cursor.close()
 
     async def keys(self) -> Iterable[str]:
         """Sender ids of every stored conversation, each once."""

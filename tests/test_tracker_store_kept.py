@@ -246,6 +246,8 @@ async def test_sqlite_keeps_a_write_ahead_log_the_console_still_reads(store_url)
         with reader.connect() as connection:
             after = connection.execute(text("SELECT count(*) FROM events")).scalar()
         assert after == before + len(_answer(0))
+        # Kept open between sessions (not checkpointed away at each connection's close).
+        assert Path(f"{path}-wal").exists()
         with store.session_scope() as session:
             assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
     finally:
