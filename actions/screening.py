@@ -3,6 +3,7 @@ and the patient's controls (why, correct, stop, start over)."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -124,6 +125,11 @@ class ActionConsentDeclined(Action):
 
 ASK_ANSWER = "action_ask_answer"
 
+# The screening as this call's validation left it, when it wrote an answer: the question asked
+# next is read from it instead of from the store again. Per call (each request runs in a task
+# of its own, with its own context), never kept on the action.
+_WRITTEN: ContextVar[screenings.Snapshot | None] = ContextVar("written_snapshot", default=None)
+
 
 class ValidateScreeningForm(PrescreenFormValidationAction):
     """The generic question loop: every reply goes to the engine's current question.
@@ -144,9 +150,10 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        _WRITTEN.set(None)
         events = await super().run(dispatcher, tracker, domain)
         if not rasa_asks_for_answer(domain) and form_asks_for_answer(events, tracker):
-            await ask_for_answer(dispatcher, tracker)
+            await ask_for_answer(dispatcher, tracker, _WRITTEN.get())
         return events
 
     async def required_slots(
@@ -224,6 +231,7 @@ class ValidateScreeningForm(PrescreenFormValidationAction):
     def _answered(self, snap: screenings.Snapshot) -> dict[str, Any]:
         """The slots after an answer: the form asks again (the next question, or the read-back)
         unless the engine has decided."""
+        _WRITTEN.set(snap)
         result = self.accepted("answer", None)
         result[OUTCOME_SLOT] = outcome_value(snap.evaluation.status)
         return result
@@ -243,11 +251,16 @@ class ActionAskAnswer(Action):
         return []
 
 
-async def ask_for_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+async def ask_for_answer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, snap: screenings.Snapshot | None = None
+) -> None:
     """The engine's next question with its options and where the patient is, or the read-back
-    of the typed answer that awaits the patient's confirmation (or the consent question)."""
+    of the typed answer that awaits the patient's confirmation (or the consent question).
+
+    ``snap``: the screening as this call has just written it, else it is read."""
     lang = language(tracker)
-    snap = await in_thread(screenings.snapshot, tracker.sender_id)
+    if snap is None:
+        snap = await in_thread(screenings.snapshot, tracker.sender_id)
     if snap is not None and not snap.consented:
         say(dispatcher, tracker, msg("consent_ask", lang),
             yes_no_options(tracker, "consent_yes", "consent_no"), payloads=INTENT_PAYLOADS)
