@@ -9,13 +9,33 @@ than the next. The texts are the bot's own (one English, one Chinese), never a p
 :func:`install` wraps ``rasa.core.run.load_agent_on_start`` (what ``rasa run`` schedules before
 the server listens) so the parse runs right after the model loads; ``channels.action_calls``
 installs it with its guard, the way ``bot.deploy.services`` starts Rasa.
+
+This module also imports skops, the library Rasa loads the logistic regressions' files with,
+before Rasa and TensorFlow are imported (``channels.action_calls`` imports this module first).
+On import skops builds its table of trusted types, finding the module of every NumPy and SciPy
+ufunc by looking it up in every loaded module (``skops.io._utils.whichmodule``). Rasa imports it
+only when it loads the first classifier, after TensorFlow, with some 6,000 modules loaded: that
+import took 8 s of the server's start (py-spy: 45% of the start). Here, with about 700 modules
+loaded, it takes 2 to 3 s, most of them importing scikit-learn and SciPy, which Rasa imports
+anyway (docs/benchmarks.md, "Training and model load").
+
+And it keeps JAX from being imported: TensorFlow 2.12 imports it at start, when installed (its
+wheel requires it), only for TensorFlow Lite's converter from JAX (``tensorflow.lite.python.util``
+tries ``from jax import xla_computation`` and takes ``None`` when that fails). Nothing here
+converts models to TensorFlow Lite; the import was 2.5 s of the server's start (py-spy: 15%).
+Marking it absent in ``sys.modules`` makes that import fail at once, as when JAX is not installed.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Any
+
+import skops.io  # noqa: F401  (see above: imported before Rasa and TensorFlow on purpose)
+
+sys.modules.setdefault("jax", None)  # type: ignore[arg-type]  (see above: not imported)
 
 log = logging.getLogger(__name__)
 # Its own level: `rasa run` raises the root logger's after the model loads, and this one line a
