@@ -2,7 +2,9 @@
 
 Loads the model in this process (as the Rasa server does) and parses every held-out message
 once to warm up, then `--repeat` more times, timing each parse alone: tokenizer, featurizers,
-the intent classifier and the fallback classifier, without HTTP, policies or actions.
+the intent classifier, the FAQ topic selector and the fallback classifier, without HTTP,
+policies or actions. Each NLU component's share of the parses' time is timed too (its `process`
+calls; "graph" is the rest: Rasa's graph runner and the message's conversion).
 
 Then the policies: every action prediction of the test stories (tests/stories), each on the
 story's tracker as it stood before that action (the whole history so far, as in a real turn),
@@ -48,6 +50,7 @@ async def measure(model: str, repeat: int, stories: Path) -> None:
 
     start = time.perf_counter()
     agent = Agent.load(model)
+    component_times = time_components(agent)
     print(f"model {model}: loaded in {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     await agent.parse_message("你好")  # the first parse: Jieba loads its dictionary once
@@ -59,15 +62,50 @@ async def measure(model: str, repeat: int, stories: Path) -> None:
         for text in messages:  # warm-up (first Jieba use loads its dictionary)
             await agent.parse_message(text)
         times = []
+        component_times.clear()
         for _ in range(repeat):
             for text in messages:
                 t0 = time.perf_counter()
                 await agent.parse_message(text)
                 times.append((time.perf_counter() - t0) * 1000)
         print(f"{language}: {len(messages)} messages x {repeat}: parse {percentiles(times)}")
+        print(f"  {shares(component_times, times)}")
     times = policy_times(agent, repeat, stories)
     print(f"policies: {len(times) // repeat} predictions ({stories.name}) x {repeat}: "
           f"{percentiles(times)}")
+
+
+def time_components(agent: object) -> dict[str, float]:
+    """Time each NLU component's ``process`` from now on: milliseconds by component name."""
+    from rasa.engine.graph import GraphNode
+
+    spent: dict[str, float] = {}
+    runner = agent.processor.graph_runner  # type: ignore[attr-defined]
+    nodes: dict[str, GraphNode] = runner._instantiated_nodes  # Rasa's runner keeps them so
+    for name, node in nodes.items():
+        if node._fn_name != "process":
+            continue
+        label = name.removeprefix("run_").rsplit(".", 1)[-1]  # e.g. CountVectorsFeaturizer1
+        fn = node._fn
+
+        def timed(self: object, *args: object, _fn=fn, _label=label, **kwargs: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return _fn(self, *args, **kwargs)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + (time.perf_counter() - t0) * 1000
+
+        node._fn = timed
+    return spent
+
+
+def shares(component_times: dict[str, float], times: list[float]) -> str:
+    """Each component's mean milliseconds per parse and share of the parses' time."""
+    total = sum(times)
+    parts = sorted(component_times.items(), key=lambda kv: -kv[1])
+    parts.append(("graph", total - sum(component_times.values())))
+    return "; ".join(f"{name} {ms / len(times):.2f} ms ({100 * ms / total:.0f}%)"
+                     for name, ms in parts)
 
 
 def percentiles(times: list[float]) -> str:
