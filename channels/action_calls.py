@@ -29,9 +29,9 @@ the very message dict the action would receive; otherwise the mapping gets no ev
 have from the action (issue 10: one call less per answer).
 
 Every call sends Rasa's whole tracker, which grows with every turn (15 KiB at the first answer,
-110 KiB at the 31st): :func:`slim_events` leaves out of it what no action reads (the NLU's
-rankings of earlier messages, the bot's earlier words), keeping every event, in order, with
-its type and what the actions and rasa-sdk read.
+110 KiB at the 31st): :func:`slim_events` leaves out of it what no action reads (the patient's
+earlier words and the NLU's rankings of them, the bot's earlier words), keeping every event, in
+order, with its type and what the actions and rasa-sdk read.
 
 And the calls reuse their connections (:class:`KeptAliveEndpoint`, the action endpoint
 ``endpoints.yml`` names): Rasa 3.6 opens a new aiohttp session, so a new TCP connection, for
@@ -151,12 +151,14 @@ class _Shared:
 
 # What rasa-sdk and actions/ read from earlier events: their kinds and order (applied_events,
 # slots_to_validate, a session's slot events), names and values (slots, actions), a user
-# message's intent, channel and text (actions.session.asked_for, get_latest_input_channel).
-# Not read: an earlier message's intent ranking and response-selector rankings, what the bot
-# said (the actions read the store and the latest message, never earlier replies), and the
-# bookkeeping Rasa adds to every other event (its metadata: model and assistant ids; the policy
-# and confidence that chose an action).
-_DROPPED_PARSE_DATA = ("intent_ranking", "response_selector")
+# message's intent and channel (actions.session.asked_for, get_latest_input_channel).
+# Not read: an earlier message's text and metadata (the actions read the latest message's, from
+# the tracker's latest_message, which is sent whole), its intent ranking and response-selector
+# rankings, what the bot said (the actions read the store and the latest message, never earlier
+# replies), and the bookkeeping Rasa adds to every other event (its metadata: model and
+# assistant ids; the policy and confidence that chose an action).
+_DROPPED_USER = ("text", "metadata", "message_id")
+_DROPPED_PARSE_DATA = ("intent_ranking", "response_selector", "text", "metadata", "message_id")
 _DROPPED_BOT = ("text", "data", "metadata")
 _DROPPED_OTHER = ("metadata", "policy", "confidence", "action_text", "hide_rule_turn")
 
@@ -168,10 +170,12 @@ def slim_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     slim = []
     for i, event in enumerate(events):
         kind = event.get("event")
-        if kind == "user" and i != last_user and isinstance(event.get("parse_data"), dict):
-            parse_data = {k: v for k, v in event["parse_data"].items()
-                          if k not in _DROPPED_PARSE_DATA}
-            event = {**event, "parse_data": parse_data}
+        if kind == "user" and i != last_user:
+            slim_user = {k: v for k, v in event.items() if k not in _DROPPED_USER}
+            if isinstance(event.get("parse_data"), dict):
+                slim_user["parse_data"] = {k: v for k, v in event["parse_data"].items()
+                                           if k not in _DROPPED_PARSE_DATA}
+            event = slim_user
         elif kind == "bot":
             event = {k: v for k, v in event.items() if k not in _DROPPED_BOT}
         elif kind != "user":

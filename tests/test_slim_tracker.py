@@ -34,7 +34,9 @@ def user(text: str, intent: str) -> UserUttered:
         "intent_ranking": RANKING,
         "response_selector": {"faq": {"ranking": RANKING, "response": {"intent_response_key":
                                                                       "faq/cost"}}},
-    }, input_channel="telegram")
+        "text": text, "message_id": "m" * 32, "metadata": {"typed": text},
+    }, input_channel="telegram", message_id="m" * 32,
+        metadata={"typed": text, "model_id": "x" * 32, "assistant_id": "y" * 20})
 
 
 def conversation(answers: int) -> DialogueStateTracker:
@@ -78,6 +80,19 @@ def test_every_reading_of_the_events_is_the_same_on_the_slim_ones(answers):
         assert asked_for(slim, intent) == asked_for(whole, intent)
     last_user = [e for e in slim.events if e["event"] == "user"][-1]
     assert last_user == [e for e in whole.events if e["event"] == "user"][-1]  # kept whole
+    assert slim.latest_message == whole.latest_message
+    for kind in ("user", "action", "slot", "bot"):
+        for skip in (0, 1, 3):
+            found = slim.get_last_event_for(kind, exclude=["action_listen"], skip=skip)
+            expected = whole.get_last_event_for(kind, exclude=["action_listen"], skip=skip)
+            assert (found or {}).get("name") == (expected or {}).get("name")
+            assert (found or {}).get("event") == (expected or {}).get("event")
+    assert slim.idx_after_latest_restart() == whole.idx_after_latest_restart()
+    # The patient's earlier messages are not sent again with every call: only the latest one.
+    earlier = [e for e in slim.events if e["event"] == "user"][:-1]
+    assert earlier and all(
+        "text" not in e and "metadata" not in e and set(e["parse_data"]) == {"intent", "entities"}
+        for e in earlier)
 
 
 def test_the_slim_body_grows_far_less_with_the_conversation():
