@@ -55,8 +55,8 @@ def model_data() -> tuple[Domain, dict[str, Any] | None]:
     with tarfile.open(MODEL) as tar:
         names = {Path(n).as_posix().lstrip("/"): n for n in tar.getnames()}
         domain_yaml = tar.extractfile(names["components/domain_provider/domain.yml"]).read()
-        rule_only = tar.extractfile(names["components/train_RulePolicy0/rule_only_data.json"])
-        rule_only_data = json.loads(rule_only.read())
+        rule_only = next(n for p, n in names.items() if p.endswith("/rule_only_data.json"))
+        rule_only_data = json.loads(tar.extractfile(rule_only).read())
     return Domain.from_yaml(domain_yaml.decode("utf-8")), rule_only_data
 
 
