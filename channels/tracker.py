@@ -613,4 +613,5 @@ def install() -> None:
         return tracker
 
     temporary_tracker._incremental = True  # type: ignore[attr-defined]
+    temporary_tracker.rasas = rasas  # type: ignore[attr-defined]
     FormAction._temporary_tracker = temporary_tracker
