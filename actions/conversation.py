@@ -34,7 +34,7 @@ ACTION_LISTEN = "action_listen"
 
 
 def faq_topic(message: dict) -> str | None:
-    """The FAQ topic Rasa's ResponseSelector chose for a message: "compensation" for
+    """The FAQ topic the response selector chose for a message: "compensation" for
     faq/compensation, or None when the message is not an FAQ.
 
     Rasa gives the message the base intent ``faq``, with the sub-intent as the intent's

@@ -1,9 +1,10 @@
 """Which FAQ topics the NLU can tell apart, per language, read from its training data.
 
 Questions about trials and the study are one Rasa retrieval intent, ``faq``, whose sub-intents
-``faq/<topic>`` are the topics of the trials' FAQs (``trials/*.yml``, ``faqs:``). Rasa's
-ResponseSelector picks the topic and ``action_answer_faq`` answers it from the trial's file, so a
-new trial with the same topics needs no change to Rasa's files at all. A trial topic with no
+``faq/<topic>`` are the topics of the trials' FAQs (``trials/*.yml``, ``faqs:``). The topic
+selector (``channels/response_selector.py``, writing Rasa's ResponseSelector's output) picks the
+topic and ``action_answer_faq`` answers it from the trial's file, so a new trial with the same
+topics needs no change to Rasa's files at all. A trial topic with no
 training examples in a language could never be selected there: ``python -m bot check-trials``
 reports it (:func:`topic_problems`), so a new topic arrives with its examples.
 

@@ -30,7 +30,7 @@ def tracker_dict(
 ) -> dict[str, Any]:
     """A tracker whose latest message is ``text``; ``set_slots`` are SlotSet events after it,
     as the slot mappings would have filled them. A retrieval intent ("faq/safety") is given as
-    Rasa's ResponseSelector gives it: the base intent, and the sub-intent it selected."""
+    the response selector gives it: the base intent, and the sub-intent it selected."""
     all_slots = {name: None for name in DOMAIN["slots"]}
     all_slots["attempts"] = 0.0
     all_slots.update(slots or {})
