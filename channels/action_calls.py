@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 6.0
 LANGUAGE_ACTION = "action_detect_language"
+ACTION_LISTEN = "action_listen"
 _failure: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "action_call_failure", default=None
 )
@@ -184,6 +187,87 @@ def slim_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return slim
 
 
+# The actions whose reading of the events goes back to the latest session start: the consent
+# slot actions.session.set_in_this_session is asked about (tests/test_slim_tracker.py finds
+# every call of it in actions/ and checks this table).
+SESSION_SLOTS: dict[str, tuple[str, ...]] = {
+    "action_submit_lead": ("contact_consent",),
+    "action_save_optin": ("optin_consent",),
+}
+# What undoes what in rasa-sdk's ``Tracker.applied_events``: the event kinds each removes, in
+# turn, from the applied events before it (each up to and including the first of that kind).
+_UNDOES = {"undo": ("action",), "rewind": ("user", "action")}
+
+
+def tail_start(events: Sequence[Any], action: str,
+               describe: Callable[[Any], tuple[str | None, str | None]]) -> int:
+    """Where the events an action call sends begin: every reading of the events the actions
+    and rasa-sdk make gives the same answer on ``events[start:]`` as on all of them.
+
+    ``describe`` gives an event's kind (``"user"``, ``"action"``, ...) and name (an action's or
+    a slot's). Walking back from the latest event, the tail holds (each where there is one):
+
+    * the latest user message: ``Tracker.get_latest_input_channel`` (actions.common.channel);
+    * the latest user message or ``action_listen``: actions.session.asked_for;
+    * the latest event that is not a ``SlotSet``: ``Tracker.slots_to_validate`` (the trailing
+      ``SlotSet`` run, also after ``add_slots`` appends to it, and that something precedes it);
+    * the event actions.conversation.last_action_before_message finds with ``skip`` 0 and 1,
+      or the latest ``Restarted`` it meets first: its walk back over ``applied_events()``
+      (replayed backwards here: an ``undo`` or ``rewind`` removes the applied events before it,
+      nearest first, after those removed by the undos that came after it), which a restart ends;
+    * for an action in :data:`SESSION_SLOTS`, the latest ``SessionStarted`` or ``SlotSet`` of
+      the slot: actions.session.set_in_this_session.
+
+    Nothing else reads the events (the test checks every reading in actions/ and rasa-sdk's
+    Tracker on whole and tail trackers), so the action's events and replies are the same.
+    """
+    slots = set(SESSION_SLOTS.get(action, ()))
+    need_user = need_listen = need_other = applied_walk = True
+    demands: list[list[str]] = []  # per undo seen, the kinds it has yet to remove
+    users = 0
+    i = len(events)
+    for event in reversed(events):
+        i -= 1
+        kind, name = describe(event)
+        if kind == "user":
+            need_user = need_listen = False
+        elif kind == "action" and name == ACTION_LISTEN:
+            need_listen = False
+        if kind != "slot":
+            need_other = False
+        if kind == "session_started":
+            slots.clear()
+        elif kind == "slot":
+            slots.discard(name)
+        if applied_walk:
+            if kind == "restart":
+                applied_walk = False
+            elif kind in _UNDOES:
+                demands.append(list(_UNDOES[kind]))
+            elif demands:  # removed from the applied events by the latest undo still going
+                if kind == demands[-1][0]:
+                    demands[-1].pop(0)
+                    if not demands[-1]:
+                        demands.pop()
+            elif kind == "user":
+                users += 1
+            elif users > 1 and kind == "action" and name != ACTION_LISTEN:
+                applied_walk = False  # found with skip=1 (and skip=0 at or after it)
+        if not (need_user or need_listen or need_other or applied_walk or slots):
+            return i
+    return 0
+
+
+def _describe_event(event: Any) -> tuple[str | None, str | None]:
+    """A Rasa event's kind and name, as rasa-sdk sees them in its JSON."""
+    kind = event.type_name
+    if kind == "action":
+        return kind, event.action_name
+    if kind == "slot":
+        return kind, event.key
+    return kind, None
+
+
 def _record(action: str, error: str) -> None:
     failure = _failure.get()
     if failure is not None:
@@ -227,10 +311,13 @@ def install() -> None:
     call_format = RemoteAction._action_call_format
 
     def slim_call_format(self, tracker, domain):  # noqa: ANN001, ANN202
-        body = call_format(self, tracker, domain)
-        state = body.get("tracker") or {}
-        if isinstance(state.get("events"), list):
-            state["events"] = slim_events(state["events"])
+        # Rasa's body, with its tracker's events left out (EventVerbosity.NONE: every other
+        # field as Rasa computes it), then the tail every reading needs, slimmed.
+        body = call_format(self, _NoEvents(tracker), domain)
+        events = tracker.events
+        start = tail_start(events, self.name(), _describe_event)
+        tail = list(itertools.islice(events, start, None))
+        body["tracker"]["events"] = slim_events([e.as_dict() for e in tail])
         return body
     run_action = MessageProcessor._run_action
     handle_message = MessageProcessor.handle_message
@@ -295,6 +382,23 @@ def install() -> None:
     MessageProcessor._run_action = guarded_run_action
     MessageProcessor.handle_message = guarded_handle_message
     _installed = True
+
+
+class _NoEvents:
+    """The tracker, for Rasa's ``_action_call_format``, whose ``current_state`` serialises no
+    event (``EventVerbosity.NONE``): Rasa's call asks for all of them (``ALL``), and the call
+    sends only a tail (:func:`tail_start`). Everything else is the tracker's own."""
+
+    def __init__(self, tracker: Any) -> None:
+        self._tracker = tracker
+
+    def current_state(self, event_verbosity: Any = None) -> dict[str, Any]:
+        from rasa.shared.core.trackers import EventVerbosity
+
+        return self._tracker.current_state(EventVerbosity.NONE)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracker, name)
 
 
 def checked_once(remote_action: type) -> Any:

@@ -52,7 +52,7 @@ def conversation(answers: int) -> DialogueStateTracker:
         events += [BotUttered(f"Question {i}: a long question with its help " * 4,
                               data={"buttons": [{"title": "Yes", "payload": "/affirm"}]}),
                    ActionExecuted("action_listen"), user(f"answer {i}", "inform"),
-                   SlotSet("answer", f"answer {i}")]
+                   ActionExecuted("screening_form"), SlotSet("answer", f"answer {i}")]
         if i == 3:  # a fallback taken back (action_carry_on)
             events += [ActionExecuted("action_carry_on"), UserUtteranceReverted(),
                        UserUtteranceReverted()]
@@ -102,3 +102,198 @@ def test_the_slim_body_grows_far_less_with_the_conversation():
 
     whole, slim = sizes(30)
     assert slim < whole / 2
+
+
+# --- The tail: an action call sends only the events its readings need (tail_start) ---
+
+import ast  # noqa: E402
+import random  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+from channels.action_calls import SESSION_SLOTS, tail_start  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parent.parent
+DOMAIN = yaml.safe_load((PROJECT / "domain.yml").read_text(encoding="utf-8"))
+ACTIONS = list(DOMAIN["actions"])
+# Every reading of the events in actions/ (the functions below) and rasa-sdk's Tracker
+# methods the actions or rasa-sdk's forms call on them.
+EVENT_READERS = {"asked_for", "set_in_this_session", "last_action_before_message"}
+TRACKER_EVENT_METHODS = {"applied_events", "get_latest_input_channel", "get_last_event_for",
+                         "slots_to_validate", "idx_after_latest_restart",
+                         "events_after_latest_restart", "last_executed_action_has",
+                         "current_state", "copy"}
+
+
+def describe(event: dict) -> tuple:
+    return event.get("event"), event.get("name")
+
+
+def readings(events: list[dict], action: str) -> dict:
+    """Everything the actions and rasa-sdk read of a tracker's events, for ``action``."""
+    def tracker() -> Tracker:  # the readers do not change the list; add_slots does
+        return Tracker("s", {}, {}, list(events), False, None, {}, None)
+
+    found = {
+        "channel": tracker().get_latest_input_channel(),
+        "asked_for": {i: asked_for(tracker(), i) for i in ("session_start", "inform", "greet")},
+        "before": [last_action_before_message(tracker(), s) for s in (0, 1)],
+        "to_validate": tracker().slots_to_validate(),
+    }
+    added = tracker()
+    added.add_slots([{"event": "slot", "name": "answer", "value": "x"}])
+    found["to_validate_after_add"] = added.slots_to_validate()
+    for slot in SESSION_SLOTS.get(action, ()):
+        found[slot] = [set_in_this_session(tracker(), slot, v) for v in ("yes", "no")]
+    return found
+
+
+# The actions tail_start tells apart: one for all the others, and those that read further.
+DISTINCT = ["validate_screening_form", *SESSION_SLOTS]
+
+
+def assert_tail_reads_the_same(events: list[dict]) -> None:
+    generic = tail_start(events, DISTINCT[0], describe)
+    assert all(tail_start(events, action, describe) == generic
+               for action in ACTIONS if action not in SESSION_SLOTS)
+    for action in DISTINCT:
+        start = tail_start(events, action, describe)
+        assert readings(events[start:], action) == readings(events, action), (action, start)
+
+
+def enclosing_function(tree: ast.AST, line: int) -> str | None:
+    """The innermost function of ``tree`` around ``line``."""
+    around = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+              and f.lineno <= line <= f.end_lineno]
+    return max(around, key=lambda f: f.lineno).name if around else None
+
+
+def test_the_actions_read_the_events_only_where_tail_start_says():
+    """A new reading of the events in actions/ fails here, until tail_start covers it."""
+    readers, session_calls = set(), []
+    for path in sorted((PROJECT / "actions").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in (
+                    {"events"} | TRACKER_EVENT_METHODS):
+                readers.add((path.name, enclosing_function(tree, node.lineno), node.attr))
+            if isinstance(node, ast.ClassDef):
+                name = next((n.value.value for n in ast.walk(node) if isinstance(n, ast.Return)
+                             and isinstance(n.value, ast.Constant)), None)
+                for call in ast.walk(node):
+                    if isinstance(call, ast.Call) and getattr(call.func, "id", None) == (
+                            "set_in_this_session"):
+                        session_calls.append((name, call.args[1].value))
+    assert readers == {("session.py", "asked_for", "events"),
+                       ("session.py", "set_in_this_session", "events"),
+                       ("conversation.py", "last_action_before_message", "applied_events"),
+                       ("common.py", "channel", "get_latest_input_channel")}
+    assert sorted(session_calls) == sorted(
+        (action, slot) for action, slots in SESSION_SLOTS.items() for slot in slots)
+
+
+def story_events() -> list[list[dict]]:
+    """The event lists of every story and rule in data/ and of the test stories, as Rasa
+    would send them (each step's events after a session start)."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+
+    domain = Domain.load(str(PROJECT / "domain.yml"))
+    found = []
+    paths = [*sorted((PROJECT / "data").glob("*/*.yml")), *sorted(
+        (PROJECT / "tests" / "stories").glob("*.yml"))]
+    for path in paths:
+        if "nlu" in path.parts:
+            continue
+        for step in YAMLStoryReader(domain).read_from_file(str(path)):
+            events = [{"event": "action", "name": "action_session_start"},
+                      {"event": "session_started"}]
+            for event in step.events:
+                as_dict = event.as_dict()
+                if as_dict.get("event") == "user":
+                    as_dict["input_channel"] = "rest"
+                events.append(as_dict)
+            found.append(events)
+    return found
+
+
+def test_every_story_and_rule_reads_the_same_on_its_tail_at_every_call():
+    stories = story_events()
+    assert len(stories) > 50
+    for events in stories:
+        for end in range(1, len(events) + 1):  # the tracker at every call along the story
+            assert_tail_reads_the_same(events[:end])
+
+
+KINDS = ["user", "user", "action", "action_listen", "action_listen", "slot", "slot", "slot",
+         "bot", "rewind", "undo", "restart", "session_started", "active_loop"]
+
+
+def random_event(rng: random.Random) -> dict:
+    kind = rng.choice(KINDS)
+    if kind == "user":
+        return {"event": "user", "input_channel": rng.choice(["rest", "telegram"]),
+                "parse_data": {"intent": {"name": rng.choice(["inform", "session_start",
+                                                              "greet"])}}}
+    if kind == "action_listen":
+        return {"event": "action", "name": "action_listen"}
+    if kind == "action":
+        return {"event": "action", "name": rng.choice(["screening_form", "action_carry_on",
+                                                       "action_submit_lead", "a", "b"])}
+    if kind == "slot":
+        return {"event": "slot", "name": rng.choice(["answer", "contact_consent",
+                                                     "optin_consent", "requested_slot"]),
+                "value": rng.choice(["yes", "no", None])}
+    return {"event": kind}
+
+
+def test_random_event_sequences_read_the_same_on_their_tails():
+    """Reverts, undos, restarts and sessions in every order (3,000 sequences, every third
+    prefix)."""
+    rng = random.Random(10)
+    for _ in range(3000):
+        events = [random_event(rng) for _ in range(rng.randint(0, 30))]
+        for end in range(0, len(events) + 1, 3):
+            assert_tail_reads_the_same(events[:end])
+        assert_tail_reads_the_same(events)
+
+
+@pytest.mark.parametrize("answers", [0, 2, 30])
+def test_the_conversation_reads_the_same_on_its_tail(answers):
+    state = conversation(answers).current_state(EventVerbosity.ALL)
+    events = json.loads(json.dumps(state["events"]))
+    for end in range(1, len(events) + 1):
+        assert_tail_reads_the_same(events[:end])
+
+
+def call_body(tracker: DialogueStateTracker, action: str) -> dict:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+
+    from channels import action_calls
+
+    action_calls.install()
+    domain = Domain.load(str(PROJECT / "domain.yml"))
+    return RemoteAction(action, None)._action_call_format(tracker, domain)
+
+
+def test_the_call_body_is_rasas_with_the_slimmed_tail_of_its_events():
+    tracker = conversation(30)
+    body = call_body(tracker, "validate_screening_form")
+    state = tracker.current_state(EventVerbosity.ALL)
+    events = state.pop("events")
+    sent = body["tracker"].pop("events")
+    assert body["tracker"] == state  # every other field as Rasa computes it
+    start = tail_start(events, "validate_screening_form", describe)
+    assert sent == slim_events(events[start:])
+    assert 0 < len(sent) < len(events) / 10
+
+
+def test_the_call_body_no_longer_grows_with_the_conversation():
+    sizes = {n: len(json.dumps(call_body(conversation(n), "validate_screening_form")))
+             for n in (2, 30)}
+    assert sizes[30] <= sizes[2] * 1.05, sizes
+    # The consent's action still gets what it reads: back to the consent given.
+    lead = call_body(conversation(30), "action_submit_lead")["tracker"]["events"]
+    assert any(e["event"] == "slot" and e["name"] == "contact_consent" for e in lead)
