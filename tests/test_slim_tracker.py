@@ -297,3 +297,25 @@ def test_the_call_body_no_longer_grows_with_the_conversation():
     # The consent's action still gets what it reads: back to the consent given.
     lead = call_body(conversation(30), "action_submit_lead")["tracker"]["events"]
     assert any(e["event"] == "slot" and e["name"] == "contact_consent" for e in lead)
+
+
+def test_every_action_call_of_the_e2e_patients_reads_the_same_on_its_tail():
+    """The trackers of the 2,647 action calls of tests/e2e/test_simulated_patients.py and
+    test_rest_screenings.py (recorded from Rasa's RemoteAction.run, 2026-12-01; per
+    conversation its longest event list, and per call the action, how much of that list it
+    had and the events after (a form's slot candidates); each event reduced to what a reading
+    looks at, slot values other than consents, requested_slot and language replaced)."""
+    import gzip
+
+    recorded = json.loads(gzip.decompress(
+        (PROJECT / "tests" / "slim_tracker_e2e_calls.json.gz").read_bytes()))
+    calls = 0
+    for conversation_ in recorded:
+        for action, length, after in conversation_["calls"]:
+            events = conversation_["events"][:length] + after
+            start = tail_start(events, action, describe)
+            assert readings(events[start:], action) == readings(events, action), (action, start)
+            calls += 1
+    assert calls == 2647
+    assert {action for c in recorded for action, _, _ in c["calls"]} >= {
+        "validate_screening_form", "action_submit_lead", "action_save_optin"}
