@@ -225,9 +225,11 @@ class Widget:
 
     def close(self) -> None:
         try:
-            self.run(self.client.disconnect(), 10)
+            # Engine.IO's close is sent as disconnect() sends it; the client's own long poll,
+            # which only the server's ping (25-30 s) would end, is not waited for.
+            self.run(self.client.eio.disconnect(abort=True), 10)
         except concurrent.futures.TimeoutError:
-            pass  # a long poll still open: the server ends it when the loop stops
+            pass
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
@@ -245,13 +247,19 @@ class Widget:
 
         return str(self.run(request())["session_id"])
 
-    def say(self, session_id: str, text: str, settle: float = 0.0) -> list[dict[str, Any]]:
-        """Send ``text``; the replies: the first within 45 s, then any within ``settle`` s."""
+    def say(self, session_id: str, text: str, settle: float = 0.0,
+            until_options: bool = False) -> list[dict[str, Any]]:
+        """Send ``text``; the replies: the first within 45 s, then any within ``settle`` s, up to
+        the first with options when ``until_options`` (a turn that asks a question with buttons
+        ends with it: the greeting's consent question), so the wait is not always ``settle``."""
+
+        def options(reply: dict[str, Any]) -> bool:
+            return bool(reply.get("quick_replies") or reply.get("buttons"))
 
         async def exchange() -> list[dict[str, Any]]:
             await self.client.emit("user_uttered", {"message": text, "session_id": session_id})
             replies = [await asyncio.wait_for(self.uttered.get(), 45)]
-            while settle:
+            while settle and not (until_options and options(replies[-1])):
                 try:
                     replies.append(await asyncio.wait_for(self.uttered.get(), settle))
                 except asyncio.TimeoutError:
@@ -284,7 +292,7 @@ def test_socketio_answers_every_generated_message(widget, quiet_logs):
     def send(text: str, consenting: bool) -> None:
         session = widget.new_session()  # replies to an earlier session cannot be taken for these
         if consenting:
-            widget.say(session, "hi", settle=1.0)
+            widget.say(session, "hi", settle=1.0, until_options=True)
         try:
             replies = widget.say(session, text)
         except (concurrent.futures.TimeoutError, asyncio.TimeoutError):
