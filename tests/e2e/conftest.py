@@ -208,6 +208,16 @@ def providers() -> Iterator[Providers]:
         wechat.stop()
 
 
+def stop_waitress(server: Any, thread: threading.Thread) -> None:
+    """Stop a waitress server run in ``thread``. ``close()`` alone leaves its loop serving the
+    connections a browser keeps alive, so the thread went on and a ``join(5)`` waited all 5 s
+    (measured); its connections are closed too, and the loop ends within its 1 s poll."""
+    server.close()
+    for channel in list(server._map.values()):
+        channel.close()
+    thread.join(timeout=5)
+
+
 # ---- the stack --------------------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ from bot.deploy.services import free_port
 from bot.models import Lead, Screening, utcnow
 from bot.settings import PROJECT_ROOT
 from tests.console.support import Tracker
+from tests.e2e.conftest import stop_waitress
 from tests.e2e.test_rest_screenings import FREE_TEXT, is_read_back, last_question, said, screen
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -177,8 +178,7 @@ def console(stack, screenings) -> Iterator[str]:
             # "localhost": browsers keep Secure cookies there without HTTPS.
             yield f"http://localhost:{port}"
         finally:
-            server.close()
-            thread.join(timeout=5)
+            stop_waitress(server, thread)
             transcripts.dispose_engines()
 
 
@@ -562,8 +562,7 @@ def seeded_console(database_url, tmp_path) -> Iterator[tuple[str, str, str]]:
         try:
             yield f"http://localhost:{port}", lid, sid
         finally:
-            server.close()
-            thread.join(timeout=5)
+            stop_waitress(server, thread)
             transcripts.dispose_engines()
 
 

@@ -34,6 +34,7 @@ from bot.deploy.services import free_port
 from bot.models import Lead, LeadSource, OptIn, OutboxMessage, ScreeningStatus
 from bot.settings import PROJECT_ROOT
 from bot.site.app import create_app as create_site
+from tests.e2e.conftest import stop_waitress
 from tests.e2e.test_console_browser import (
     PASSWORD,
     click_and_load,
@@ -94,8 +95,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             yield urls
         finally:
             for server, thread in running:
-                server.close()
-                thread.join(timeout=5)
+                stop_waitress(server, thread)
             db.dispose_all()
 
 
