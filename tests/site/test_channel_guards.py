@@ -7,6 +7,7 @@ is answered by the connector never does.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -294,6 +295,9 @@ class Browser:
                                           websocket_extra_options={"origin": origin})
         else:
             headers["Origin"] = origin
+        # A refused connection hangs up at once: socketio's connect() disconnects with Engine.IO
+        # waiting for its own long poll, which only the server's ping ends (30 s measured).
+        self.client.eio.disconnect = functools.partial(self.client.eio.disconnect, abort=True)
         self.client.on("session_confirm", self.confirmed.put)
         self.client.on("bot_uttered", self.uttered.put)
         self.client.connect(self.server.url, socketio_path="/socket.io",
