@@ -105,3 +105,40 @@ def protocol():
     from bot.protocol import get_protocol
 
     return get_protocol("NCT06675422")
+
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture()
+def redis_key_prefix() -> Iterator[str]:
+    """A key prefix of the test's own on the Redis these machines run (127.0.0.1:6379,
+    ``TEST_REDIS_URL`` for another); every key under it is deleted afterwards."""
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {TEST_REDIS_URL}")
+    prefix = f"test{uuid.uuid4().hex[:12]}"
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()
+
+
+@pytest.fixture()
+def tracker_db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An SQLite file for the encrypted tracker store, under a data key of the test's own."""
+    from bot import crypto
+
+    monkeypatch.setenv("DATA_KEYS", crypto.new_key())
+    monkeypatch.setenv("DATA_KEY_FILE", str(tmp_path / "unused-key-file"))
+    crypto.forget_keys()
+    yield f"sqlite:///{tmp_path / 'rasa.db'}"
+    crypto.forget_keys()

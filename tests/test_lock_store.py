@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,24 +25,11 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture()
-def prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    import redis
-
+def prefix(redis_key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("DATA_KEYS", crypto.new_key())
     crypto.forget_keys()
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    name = f"locktest{uuid.uuid4().hex[:10]}"
-    try:
-        yield name
-    finally:
-        for key in client.scan_iter(f"{name}:*"):
-            client.delete(key)
-        client.close()
-        crypto.forget_keys()
+    yield redis_key_prefix
+    crypto.forget_keys()
 
 
 def _store(cls: type, prefix: str) -> Any:

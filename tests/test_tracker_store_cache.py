@@ -4,8 +4,6 @@ another process (a deleted conversation never comes back from memory)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import create_engine, event, text
 
@@ -15,12 +13,8 @@ SENDER = "cache-test-sender"
 
 
 @pytest.fixture()
-def store_url(tmp_path: Path, monkeypatch) -> str:
-    monkeypatch.setenv("DATA_KEYS", crypto.new_key())
-    monkeypatch.setenv("DATA_KEY_FILE", str(tmp_path / "unused-key-file"))
-    crypto.forget_keys()
-    yield f"sqlite:///{tmp_path / 'rasa.db'}"
-    crypto.forget_keys()
+def store_url(tracker_db_url: str) -> str:
+    return tracker_db_url
 
 
 def _store(url: str):

@@ -21,7 +21,6 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine, text
 
-from bot import crypto
 from channels.tracker import IncrementalTracker
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -31,12 +30,8 @@ RULE_ONLY = {"rule_only_slots": ["attempts"], "rule_only_loops": ["optin_form"]}
 
 
 @pytest.fixture()
-def store_url(tmp_path: Path, monkeypatch) -> str:
-    monkeypatch.setenv("DATA_KEYS", crypto.new_key())
-    monkeypatch.setenv("DATA_KEY_FILE", str(tmp_path / "unused-key-file"))
-    crypto.forget_keys()
-    yield f"sqlite:///{tmp_path / 'rasa.db'}"
-    crypto.forget_keys()
+def store_url(tracker_db_url: str) -> str:
+    return tracker_db_url
 
 
 def _store(url: str):

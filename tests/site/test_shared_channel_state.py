@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,25 +23,16 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture()
-def redis_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisSettings]:
-    import redis
-
+def redis_settings(redis_key_prefix: str,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisSettings]:
     monkeypatch.setenv("DATA_KEYS", crypto.new_key())
     crypto.forget_keys()
-    settings = RedisSettings(REDIS_URL, f"test{uuid.uuid4().hex[:12]}")
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
+    settings = RedisSettings(REDIS_URL, redis_key_prefix)
     monkeypatch.setenv("REDIS_URL", settings.url)
     monkeypatch.setenv("REDIS_KEY_PREFIX", settings.prefix)
     try:
         yield settings
     finally:
-        for key in client.scan_iter(f"{settings.prefix}:*"):
-            client.delete(key)
-        client.close()
         shared_state._clients.clear()
         crypto.forget_keys()
 

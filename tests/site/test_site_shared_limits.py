@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,23 +43,13 @@ def site_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str)
 
 
 @pytest.fixture()
-def redis_prefix(site_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    prefix = f"test{uuid.uuid4().hex[:12]}"
+def redis_prefix(site_env: None, redis_key_prefix: str,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("REDIS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("REDIS_KEY_PREFIX", redis_key_prefix)
     try:
-        yield prefix
+        yield redis_key_prefix
     finally:
-        for key in client.scan_iter(f"{prefix}:*"):
-            client.delete(key)
-        client.close()
         ratelimit._sync_clients.clear()
 
 
