@@ -107,9 +107,7 @@ class _Live:
     def __init__(self, rows: tuple[_Row, ...]) -> None:
         self.rows = rows
         # Read-only: a snapshot hands it out, and the same object serves the next call.
-        self.given: Mapping[str, Answer] = MappingProxyType(
-            {r.question_id: r.answer for r in rows if not r.pending}
-        )
+        self.given: Mapping[str, Answer] = MappingProxyType(_given(rows))
         self._evaluated: tuple[Protocol, Evaluation] | None = None
 
     def evaluation(self, protocol: Protocol) -> Evaluation:

@@ -128,28 +128,29 @@ class AtomicRedisLockStore(RedisLockStore):
             raise LockError(f"Error while acquiring lock. Error:\n{type(e).__name__}") from e
 
     def update_lock(self, conversation_id: str) -> None:
-        def drop_expired(lock: TicketLock | None) -> tuple[Any, None]:
-            if lock is None:
-                return _UNCHANGED, None
+        def drop_expired(lock: TicketLock) -> TicketLock:
             lock.remove_expired_tickets()
-            return lock, None
+            return lock
 
-        self._change(conversation_id, drop_expired)
+        self._change_existing(conversation_id, drop_expired)
 
     def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
-        def remove(lock: TicketLock | None) -> tuple[Any, None]:
-            if lock is None:
-                return _UNCHANGED, None
+        def remove(lock: TicketLock) -> TicketLock:
             lock.remove_ticket_for(ticket_number)
-            return lock, None
+            return lock
 
-        self._change(conversation_id, remove)
+        self._change_existing(conversation_id, remove)
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
-        def remove_and_delete_if_idle(lock: TicketLock | None) -> tuple[Any, None]:
-            if lock is None:
-                return _UNCHANGED, None
+        def remove_and_delete_if_idle(lock: TicketLock) -> Any:
             lock.remove_ticket_for(ticket_number)
-            return (lock if lock.is_someone_waiting() else _DELETE), None
+            return lock if lock.is_someone_waiting() else _DELETE
 
-        self._change(conversation_id, remove_and_delete_if_idle)
+        self._change_existing(conversation_id, remove_and_delete_if_idle)
+
+    def _change_existing(self, conversation_id: str,
+                         change: Callable[[TicketLock], Any]) -> None:
+        """:meth:`_change` for a step that leaves a missing lock missing: ``change`` gets the
+        stored lock and returns what to store."""
+        self._change(conversation_id,
+                     lambda lock: (_UNCHANGED if lock is None else change(lock), None))
