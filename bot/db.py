@@ -65,7 +65,7 @@ def get_engine(url: str | None = None) -> Engine:
     server). A kept connection sees another process's writes, ``bot erase`` and ``bot purge``
     included, at its next statement: every session ends its transaction (commit or rollback),
     and the pool rolls back a connection it takes back, so none holds an old snapshot
-    (tests/test_db_pool.py). What breaks a kept connection is closing any other descriptor of
+    (tests/test_store_pool.py). What breaks a kept connection is closing any other descriptor of
     the database's files in the same process (``Path.read_bytes()`` on them): that drops the
     POSIX locks SQLite holds for all of the process's connections, so another process takes
     itself for the last user, removes the ``-wal`` and ``-shm`` files, and the kept connection

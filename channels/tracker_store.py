@@ -66,7 +66,10 @@ the turn reaches the kept one. It stays right because:
   through the latest user message (``DefinePrevUserUtteredFeaturization``,
   ``EntitiesAdded``): when what the states read from that message is not what it was when the
   kept tracker last took its rows, it is built again too;
-* new conversations start as an ``IncrementalTracker`` as well (``init_tracker``).
+* a new conversation's tracker is an ``IncrementalTracker`` when this store makes it
+  (``init_tracker``); the Rasa server wraps the store in its ``FailSafeTrackerStore``, whose own
+  ``init_tracker`` gives the conversation's first turn Rasa's plain tracker (a few events, cheap
+  to walk), and from its second turn on the kept tracker serves it.
 
 On SQLite the store's database keeps a write-ahead log with ``synchronous=NORMAL``
 (:func:`_sqlite_journal`) and one idle connection that keeps the log from being checkpointed
